@@ -1,0 +1,131 @@
+"""The command line of ``python -m study.run``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from study import defaults
+from trainables.config import BACKBONES, BATCH_SIZE, LEARNING_RATE
+from trainables.trainable import TRACKED_ACCURACIES
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports bad input as a single line on stderr and exits with 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def _number(kind: type, minimum: float, inclusive: bool, what: str):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < minimum or (not inclusive and value == minimum):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+non_negative_int = _number(int, 0, True, "a whole number >= 0")
+positive_int = _number(int, 0, False, "a whole number >= 1")
+positive_float = _number(float, 0.0, False, "a number > 0")
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="python -m study.run",
+        description="Train NetB on the target split, share its centroids through the Ray "
+                    "object store, then search NetA's lam / normalisation / cell / sequence "
+                    "length with Optuna on Ray Tune (Kollias & Zafeiriou, IJCNN 2018).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    resources = parser.add_argument_group("resources (may change on --resume)")
+    resources.add_argument("--gpus", type=non_negative_int, default=None,
+                           help="GPUs the study may use; each trial holds --gpus-per-trial of "
+                                "them. 0 runs CPU trials. Default: every GPU Ray sees.")
+    resources.add_argument("--gpus-per-trial", type=positive_float,
+                           default=defaults.GPUS_PER_TRIAL,
+                           help="GPU share of one trial; a fraction such as 0.25 packs several "
+                                "small trials onto one GPU.")
+    resources.add_argument("--cpus-per-trial", type=positive_float,
+                           default=defaults.CPUS_PER_TRIAL,
+                           help="CPUs reserved by each trial (and its torch threads).")
+    resources.add_argument("--address", default=None,
+                           help="join an existing Ray cluster (e.g. 10.0.0.1:6379 or 'auto') "
+                                "instead of starting a local one.")
+    resources.add_argument("--dashboard-host", default=defaults.DASHBOARD_HOST,
+                           help="interface the Ray dashboard of a local cluster binds to.")
+    resources.add_argument("--max-failures", type=non_negative_int,
+                           default=defaults.MAX_FAILURES,
+                           help="times Ray retries a failed trial from its last checkpoint.")
+    resources.add_argument("--no-progress", action="store_true",
+                           help="hide progress bars (Ray's trial table still prints).")
+
+    data = parser.add_argument_group("data (fixed for the life of a study)")
+    data.add_argument("--data-root", default=None,
+                      help="AFEW-layout root ROOT/<Split>/<Emotion>/<video>/<frame>. Default: "
+                           "the embedded synthetic two-domain set, generated on first use.")
+    data.add_argument("--manifest", default=None,
+                      help="CSV with video_dir,label,split columns, instead of the folder "
+                           "layout.")
+    data.add_argument("--source-split", default=None,
+                      help=f"NetA's training split [{defaults.SOURCE_SPLIT}].")
+    data.add_argument("--target-split", default=None,
+                      help=f"NetB's split, whose accuracy selects trials "
+                           f"[{defaults.TARGET_SPLIT}].")
+    data.add_argument("--test-split", default=None,
+                      help="optional held-out split: evaluated every epoch, never used for "
+                           "selection.")
+    data.add_argument("--classes", default=None,
+                      help="comma-separated class list in index order [the paper's seven].")
+
+    search = parser.add_argument_group("search (fixed for the life of a study)")
+    search.add_argument("--trials", type=positive_int, default=None,
+                        help=f"NetA trials in the study [{defaults.TRIALS}, or the space's own].")
+    search.add_argument("--epochs", type=positive_int, default=None,
+                        help=f"epochs per NetA trial [{defaults.EPOCHS}].")
+    search.add_argument("--netb-epochs", type=positive_int, default=None,
+                        help=f"epochs of NetB [{defaults.NETB_EPOCHS}].")
+    search.add_argument("--space", default=None,
+                        help=f"search space module in search_spaces/ [{defaults.SPACE}].")
+    search.add_argument("--metric", default=None, choices=TRACKED_ACCURACIES,
+                        help=f"accuracy whose best-so-far value Optuna maximises "
+                             f"[{defaults.METRIC}].")
+    search.add_argument("--scheduler", default=None, choices=defaults.SCHEDULERS,
+                        help=f"trial scheduler; asha stops poor trials early "
+                             f"[{defaults.SCHEDULER}].")
+    search.add_argument("--seed", type=non_negative_int, default=None,
+                        help=f"seed of data generation, NetB, the sampler and trials "
+                             f"[{defaults.SEED}].")
+
+    model = parser.add_argument_group("model (fixed for the life of a study)")
+    model.add_argument("--backbone", default=None, choices=BACKBONES,
+                       help="frozen CNN: vgg16 (Table I) or a small CPU-friendly CNN [small].")
+    model.add_argument("--backbone-weights", default=None,
+                       help="VGG-Face or torchvision VGG-16 state dict (.pt), loaded with "
+                            "weights_only.")
+    model.add_argument("--train-backbone", action="store_true", default=None,
+                       help="train the CNN too (the paper keeps it frozen); disables the "
+                            "feature cache.")
+    model.add_argument("--batch-size", type=positive_int, default=None,
+                       help=f"sequences per step [{BATCH_SIZE}].")
+    model.add_argument("--lr", type=positive_float, default=None,
+                       help=f"Adam learning rate [{LEARNING_RATE}].")
+    model.add_argument("--paper-init", action="store_true", default=None,
+                       help="truncated-normal weights and unit biases, as in Section IV-A.")
+
+    study = parser.add_argument_group("study folder")
+    study.add_argument("--name", default=None,
+                       help="study name, the folder under --storage-path [study-<time>].")
+    study.add_argument("--storage-path", default=defaults.STORAGE_PATH,
+                       help="where studies live: a local or shared (NFS) folder, or a URI "
+                            "that pyarrow understands.")
+    study.add_argument("--resume", action="store_true",
+                       help="continue the study --name: keep finished trials, continue "
+                            "interrupted ones from their last checkpoint, reuse NetB.")
+    return parser

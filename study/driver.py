@@ -1,0 +1,178 @@
+"""The study driver: data, frozen-CNN features, NetB, then the NetA search, then outputs.
+
+Everything the user can get wrong is checked before anything is written, so bad input
+never leaves a half-made or changed study folder behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from study.layout import StudyLayout, read_json, write_json
+from study.outputs import relative, summary_table, write_outputs
+from study.search import build_tuner, fixed_config, make_trainable
+from study.settings import StudySettings, new_settings, resumed_settings
+from study.stages import Backbone, Resources, netb_stage, split_features
+from trainables.config import IMAGE_SIZE
+from trainables.data import SplitData, load_split
+from trainables.engine import SplitArrays, StudyArrays
+from trainables.errors import UserInputError
+from trainables.network import NetworkSettings
+from trainables.synthetic import embedded_dataset
+
+EMBEDDED_DATA_SEED = 0
+
+
+def open_study(args: argparse.Namespace) -> tuple[StudyLayout, StudySettings, dict[str, Any]]:
+    """The study's folder and settings; refuses a clash between --name and --resume."""
+    storage = Path(args.storage_path).expanduser()
+    if storage.exists() and not storage.is_dir():
+        raise UserInputError(f"--storage-path {storage} is a file; give a folder")
+    name = args.name or datetime.now().strftime("study-%Y%m%d-%H%M%S")
+    if "/" in name or name in ("", ".", ".."):
+        raise UserInputError(f"--name {name!r} must be a plain folder name")
+    layout = StudyLayout.create(storage, name)
+    if args.resume:
+        if not layout.exists():
+            raise UserInputError(f"no study {name!r} under {storage} to resume; check --name "
+                                 f"and --storage-path, or start it without --resume")
+        stored = read_json(layout.study_file)
+        return layout, resumed_settings(args, stored["settings"]), stored
+    if layout.root.exists() and any(layout.root.iterdir()):
+        raise UserInputError(f"a study named {name!r} already exists in {storage}; add "
+                             f"--resume to continue it, or pick another --name")
+    check_writable(storage)
+    return layout, new_settings(args), {}
+
+
+def check_writable(storage: Path) -> None:
+    """Fail now, not after NetB, if the study cannot be written."""
+    existing = storage
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserInputError(f"--storage-path {storage} is not writable; choose a folder you "
+                             f"can write to")
+
+
+def load_data(settings: StudySettings, progress: bool) -> dict[str, SplitData]:
+    """Decode (or read from the frame cache) the source, target and test splits."""
+    root = settings.data_root
+    if root is None and settings.manifest is None:
+        root = str(embedded_dataset(seed=EMBEDDED_DATA_SEED))
+    roles = {"source": settings.source_split, "target": settings.target_split,
+             "test": settings.test_split}
+    return {role: load_split(root or Path(settings.manifest).parent, split, settings.classes,
+                             manifest=settings.manifest, progress=progress)
+            for role, split in roles.items() if split is not None}
+
+
+def fingerprint(splits: dict[str, SplitData], backbone: Backbone) -> dict[str, Any]:
+    """What must not change under a study: the decoded data and the CNN's weights."""
+    return {"data": {role: split.cache_key for role, split in splits.items()},
+            "backbone": backbone.key}
+
+
+def check_unchanged(stored: dict[str, Any], current: dict[str, Any]) -> None:
+    old = stored.get("fingerprint", {})
+    for role, key in current["data"].items():
+        if old.get("data", {}).get(role) != key:
+            raise UserInputError(f"the {role} data changed since this study started; restore "
+                                 f"it, or start a new study under another --name")
+    if old.get("backbone") != current["backbone"]:
+        raise UserInputError("the backbone weights changed since this study started; restore "
+                             "them, or start a new study under another --name")
+
+
+def start_ray(args: argparse.Namespace) -> dict[str, float]:
+    """Join --address or start a local cluster (dashboard on 127.0.0.1, token auth kept)."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    try:
+        if args.address:
+            ray.init(address=args.address, log_to_driver=True)
+        else:
+            ray.init(dashboard_host=args.dashboard_host, log_to_driver=True)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = args.address or "a local cluster"
+        raise UserInputError(f"could not reach Ray at {where} ({error}); check --address "
+                             f"and that `ray start` ran there") from None
+    return ray.cluster_resources()
+
+
+def plan_resources(args: argparse.Namespace, cluster: dict[str, float]) -> Resources:
+    available = int(cluster.get("GPU", 0))
+    gpus = available if args.gpus is None else args.gpus
+    if gpus > available:
+        raise UserInputError(f"--gpus {gpus} asks for more GPUs than the Ray cluster has "
+                             f"({available}); use --gpus {available} or fewer")
+    if args.cpus_per_trial > cluster.get("CPU", 0):
+        raise UserInputError(f"--cpus-per-trial {args.cpus_per_trial:g} exceeds the cluster's "
+                             f"{cluster.get('CPU', 0):g} CPUs")
+    return Resources(gpus=gpus, gpus_per_trial=args.gpus_per_trial,
+                     cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
+                     progress=not args.no_progress)
+
+
+def study_arrays(splits: dict[str, SplitData], backbone: Backbone,
+                 resources: Resources) -> StudyArrays:
+    """Splits as trials consume them: cached CNN features, or frames if the CNN trains."""
+    arrays = {}
+    for role, split in splits.items():
+        features = None if backbone.trainable else split_features(split, backbone, resources)
+        arrays[role] = SplitArrays.from_split(split, features)
+    return StudyArrays(**arrays)
+
+
+def run_study(args: argparse.Namespace) -> int:
+    """Run (or resume) one study end to end; returns the process exit code."""
+    started = time.monotonic()
+    layout, settings, stored = open_study(args)
+    backbone = Backbone.build(settings.backbone, settings.backbone_weights,
+                              settings.train_backbone, settings.seed, IMAGE_SIZE)
+    splits = load_data(settings, progress=not args.no_progress)
+    current = fingerprint(splits, backbone)
+    if stored:
+        check_unchanged(stored, current)
+    resources = plan_resources(args, start_ray(args))
+    data = study_arrays(splits, backbone, resources)
+    if not stored:
+        write_json(layout.study_file, {"settings": settings.to_dict(), "fingerprint": current,
+                                       "created": datetime.now().isoformat(timespec="seconds")})
+    backbone_state = backbone.state if backbone.trainable else None
+    netb_settings = NetworkSettings(batch_size=settings.batch_size, lr=settings.lr,
+                                    paper_init=settings.paper_init, backbone=settings.backbone)
+    centroids = netb_stage(layout, data, netb_settings,
+                           {"epochs": settings.netb_epochs, "seed": settings.seed,
+                            "threads": resources.threads, "train_backbone": backbone.trainable},
+                           backbone_state, resources)
+    trainable = make_trainable(data, centroids, backbone_state, resources)
+    fixed = fixed_config(settings, backbone.trainable, autocast=resources.gpus > 0)
+    tuner = build_tuner(layout, settings, trainable, resources, ray.cluster_resources()["CPU"],
+                        fixed)
+    tuner.fit()
+    return finish(layout, settings, time.monotonic() - started)
+
+
+def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> int:
+    """Write trials.csv and best.json, print the summary and what to do next."""
+    frame = write_outputs(layout, settings.epochs, settings.objective)
+    print("\n" + summary_table(frame))
+    finished = int(frame["status"].isin(["TERMINATED"]).sum())
+    where = relative(layout.root)
+    print(f"\n{finished}/{settings.trials} trials finished in {elapsed / 60:.1f} min. "
+          f"Results: {where}/trials.csv, {where}/best.json")
+    print(f"TensorBoard: tensorboard --logdir {where}")
+    print(f"Report:      python -m study.report --name {layout.name} "
+          f"--storage-path {relative(layout.storage_path)}")
+    if finished < settings.trials:
+        print(f"Unfinished:  python -m study.run --name {layout.name} --storage-path "
+              f"{relative(layout.storage_path)} --resume")
+    return 0
+

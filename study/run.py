@@ -1,0 +1,22 @@
+"""``python -m study.run``: run or resume one study (see ``--help``)."""
+
+from __future__ import annotations
+
+import sys
+
+from study.cli import build_parser
+from trainables.errors import UserInputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from study.driver import run_study
+        return run_study(args)
+    except UserInputError as error:
+        sys.stderr.write(f"study.run: error: {error}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

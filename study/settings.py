@@ -1,0 +1,88 @@
+"""The settings that define a study, fixed when it starts and stored in ``study.json``."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import search_spaces
+from study import defaults
+from trainables.config import BATCH_SIZE, DEFAULT_CLASSES, LEARNING_RATE
+from trainables.errors import UserInputError
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What a study is: its data, search and model. Resources are not part of it."""
+
+    data_root: str | None = None          # None: the embedded synthetic set
+    manifest: str | None = None
+    source_split: str = defaults.SOURCE_SPLIT
+    target_split: str = defaults.TARGET_SPLIT
+    test_split: str | None = None
+    classes: tuple[str, ...] = DEFAULT_CLASSES
+    trials: int = defaults.TRIALS
+    epochs: int = defaults.EPOCHS
+    netb_epochs: int = defaults.NETB_EPOCHS
+    space: str = defaults.SPACE
+    metric: str = defaults.METRIC
+    scheduler: str = defaults.SCHEDULER
+    seed: int = defaults.SEED
+    backbone: str = "small"
+    backbone_weights: str | None = None
+    train_backbone: bool = False
+    batch_size: int = BATCH_SIZE
+    lr: float = LEARNING_RATE
+    paper_init: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> StudySettings:
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in stored.items() if key in known}
+        values["classes"] = tuple(values.get("classes", DEFAULT_CLASSES))
+        return cls(**values)
+
+    @property
+    def objective(self) -> str:
+        """What Optuna maximises: the best-so-far value of ``metric``."""
+        return f"best_{self.metric}"
+
+
+def _explicit(args: argparse.Namespace) -> dict[str, Any]:
+    """The study settings the user typed (argparse leaves the others at None)."""
+    given = {f.name: getattr(args, f.name, None) for f in fields(StudySettings)}
+    given = {key: value for key, value in given.items() if value is not None}
+    if "classes" in given:
+        given["classes"] = tuple(c.strip() for c in given["classes"].split(",") if c.strip())
+    for key in ("data_root", "manifest", "backbone_weights"):
+        if key in given:
+            given[key] = str(Path(given[key]).expanduser().resolve())
+    return given
+
+
+def new_settings(args: argparse.Namespace) -> StudySettings:
+    """Settings of a new study: typed values over the defaults (the space's trial count)."""
+    given = _explicit(args)
+    space = search_spaces.load(given.get("space", defaults.SPACE))
+    given.setdefault("trials", getattr(space, "DEFAULT_TRIALS", defaults.TRIALS))
+    if len(given.get("classes", DEFAULT_CLASSES)) < 2:
+        raise UserInputError("--classes needs at least two comma-separated class names")
+    return StudySettings(**given)
+
+
+def resumed_settings(args: argparse.Namespace, stored: dict[str, Any]) -> StudySettings:
+    """A resumed study keeps its settings; a typed value that differs is refused."""
+    settings = StudySettings.from_dict(stored)
+    current = settings.to_dict()
+    for key, value in _explicit(args).items():
+        if current[key] != value:
+            flag = "--" + key.replace("_", "-")
+            raise UserInputError(
+                f"{flag} {value} differs from the study's {current[key]!r}; a resumed study "
+                f"keeps its settings: drop {flag}, or start a new study under another --name")
+    return settings

@@ -1,0 +1,141 @@
+"""The driver's two preparatory stages, run as Ray tasks so that on a cluster they land
+on GPU nodes: frozen-CNN feature extraction (sharded over the study's GPUs) and NetB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import ray
+import torch
+from ray.experimental import tqdm_ray
+from tqdm.auto import tqdm
+
+from study.layout import StudyLayout, read_json, write_json
+from study.tensorboard import log_netb
+from trainables.backbones import build_backbone
+from trainables.data import SplitData
+from trainables.engine import StudyArrays
+from trainables.features import (
+    backbone_fingerprint,
+    extract_features,
+    feature_cache_path,
+    load_features,
+    save_features,
+)
+from trainables.netb import NetBResult, train_netb
+from trainables.network import NetworkSettings
+
+
+@dataclass
+class Resources:
+    """What the study may use: GPUs in all, per trial, CPUs per trial."""
+
+    gpus: int
+    gpus_per_trial: float
+    cpus_per_trial: float
+    max_failures: int = 2
+    progress: bool = True
+
+    @property
+    def task_gpus(self) -> int:
+        """GPUs held by a preparatory task: one when the study has any."""
+        return 1 if self.gpus > 0 else 0
+
+    @property
+    def threads(self) -> int:
+        return max(1, int(self.cpus_per_trial))
+
+
+@dataclass
+class Backbone:
+    """The frozen CNN, its weights (shipped to tasks through the object store) and key."""
+
+    name: str
+    state: dict[str, torch.Tensor]
+    key: str
+    trainable: bool
+    image_size: int
+
+    @classmethod
+    def build(cls, name: str, weights: str | None, trainable: bool, seed: int,
+              image_size: int) -> Backbone:
+        torch.manual_seed(seed)  # an un-pretrained backbone is still the same in every run
+        module = build_backbone(name, weights, trainable=trainable or None)
+        state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
+        return cls(name, state, backbone_fingerprint(module, image_size), trainable, image_size)
+
+    def module(self) -> torch.nn.Module:
+        module = build_backbone(self.name, trainable=None)
+        module.load_state_dict(self.state)
+        return module
+
+
+@ray.remote
+def _extract_shard(backbone: Backbone, frames: np.ndarray, label: str) -> np.ndarray:
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return extract_features(backbone.module(), frames, device=device,
+                            progress=partial(tqdm_ray.tqdm, desc=label))
+
+
+def split_features(split: SplitData, backbone: Backbone, resources: Resources) -> np.ndarray:
+    """Features of one split: from the cache, else computed and cached (fp16, memory-mapped).
+
+    With GPUs the frames are sharded over one Ray task per GPU; on CPUs the driver
+    computes them itself, with a progress bar.
+    """
+    path = feature_cache_path(split.cache_key, backbone.key)
+    cached = load_features(path)
+    if cached is not None:
+        return cached
+    label = f"CNN features ({split.split})"
+    if resources.gpus > 0:
+        shards = np.array_split(np.arange(split.num_frames), resources.gpus)
+        backbone_ref = ray.put(backbone)
+        refs = [_extract_shard.options(num_gpus=1, num_cpus=1).remote(
+            backbone_ref, np.asarray(split.frames[s[0]:s[-1] + 1]), f"{label} {i}")
+            for i, s in enumerate(shards) if len(s)]
+        features = np.concatenate(ray.get(refs))
+    else:
+        bar = partial(tqdm, desc=label, unit="batch", disable=not resources.progress)
+        features = extract_features(backbone.module(), split.frames, progress=bar)
+    save_features(path, features)
+    return load_features(path)
+
+
+def _epoch_bar(epochs: int, desc: str) -> tqdm_ray.tqdm:
+    return tqdm_ray.tqdm(range(epochs), desc=desc, total=epochs)
+
+
+@ray.remote
+def _netb_task(data: StudyArrays, settings: NetworkSettings, options: dict[str, Any],
+               backbone_state: dict[str, torch.Tensor] | None, show_progress: bool) -> NetBResult:
+    progress = partial(_epoch_bar, desc="NetB epochs") if show_progress else range
+    return train_netb(data, settings, backbone_state=backbone_state, progress=progress, **options)
+
+
+def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings,
+               options: dict[str, Any], backbone_state: dict[str, torch.Tensor] | None,
+               resources: Resources) -> np.ndarray:
+    """NetB's centroids Z: reused from the study folder, or trained in a Ray task and saved.
+
+    ``summary.json`` is written last and marks a complete NetB.
+    """
+    if layout.netb_summary.exists() and layout.centroids_file.exists():
+        print(f"Reusing NetB from {layout.netb_dir}")
+        return np.asarray(read_json(layout.centroids_file)["centroids"], dtype=np.float32)
+    task = _netb_task.options(num_gpus=resources.task_gpus, num_cpus=resources.cpus_per_trial)
+    result: NetBResult = ray.get(task.remote(data, settings, options, backbone_state,
+                                             resources.progress))
+    layout.netb_dir.mkdir(parents=True, exist_ok=True)
+    torch.save(result.state_dict, layout.netb_weights)
+    write_json(layout.centroids_file, result.centroids.to_dict())
+    log_netb(layout.tensorboard_dir, result.history)
+    write_json(layout.netb_summary, {**result.summary, "history": result.history})
+    metrics = result.summary["metrics"]
+    print(f"NetB: target video acc {metrics['target_video_acc']:.3f}, source video acc "
+          f"{metrics.get('source_video_acc', float('nan')):.3f}, cluster/label agreement "
+          f"{result.centroids.agreement:.3f}")
+    return result.centroids.centroids

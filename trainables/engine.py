@@ -1,0 +1,196 @@
+"""Training and evaluation loops shared by NetB (eq. 5 alone) and NetA (eq. 9).
+
+A network here is anything mapping a (B, L, ...) batch of sequences to the pair
+(O, X) of eqs. (3)-(4): the full :class:`~trainables.model.CNNRNN` on decoded frames,
+or its :class:`~trainables.model.SequenceHead` on frozen-CNN features.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from trainables.data import SplitData, to_model_input
+from trainables.loss import predict, total_loss
+from trainables.sequences import gather_windows, window_index
+
+InputKind = Literal["features", "frames"]
+
+
+@dataclass
+class SplitArrays:
+    """One split in the form the networks consume; picklable, shared via the object store.
+
+    ``inputs`` is (N, D) float16 frozen-CNN features or (N, H, W, 3) uint8 frames.
+    """
+
+    name: str
+    kind: InputKind
+    inputs: np.ndarray
+    frame_labels: np.ndarray
+    video_offsets: np.ndarray
+    video_labels: np.ndarray
+    classes: tuple[str, ...]
+
+    @classmethod
+    def from_split(cls, split: SplitData, features: np.ndarray | None = None) -> SplitArrays:
+        """Wrap a decoded split, with its cached features when the CNN is frozen."""
+        kind: InputKind = "frames" if features is None else "features"
+        inputs = np.asarray(split.frames) if features is None else features
+        return cls(split.split, kind, inputs, np.asarray(split.frame_labels),
+                   np.asarray(split.video_offsets), np.asarray(split.video_labels),
+                   tuple(split.classes))
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_labels)
+
+
+@dataclass
+class DeviceSplit:
+    """A :class:`SplitArrays` whose arrays live on the training device."""
+
+    arrays: SplitArrays
+    inputs: Tensor
+    frame_labels: Tensor
+
+    @classmethod
+    def create(cls, arrays: SplitArrays, device: torch.device) -> DeviceSplit:
+        # Read-only object-store buffers cannot back a writable tensor; copy once here.
+        inputs = torch.from_numpy(np.array(arrays.inputs, copy=True)).to(device)
+        labels = torch.from_numpy(np.asarray(arrays.frame_labels, dtype=np.int64)).to(device)
+        return cls(arrays, inputs, labels)
+
+    def windows(self, seq_len: int, shift: int = 0) -> Tensor:
+        index = window_index(self.arrays.video_offsets, seq_len, shift=shift)
+        return torch.from_numpy(index).to(self.inputs.device)
+
+
+@dataclass
+class Evaluation:
+    """Per-frame results of one pass over a split, in frame order."""
+
+    scores: np.ndarray           # (N, C) class scores from :func:`trainables.loss.predict`
+    representations: np.ndarray  # (N, n) the X of eq. (4)
+
+
+def _prepare(batch: Tensor) -> Tensor:
+    if batch.dtype == torch.uint8:
+        return to_model_input(batch)
+    return batch.float()
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def forward_windows(
+    network: nn.Module, split: DeviceSplit, windows: Tensor, *, autocast: bool = False
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Run the network on a batch of windows -> (O, X, targets, mask), all (B, L, ...)."""
+    batch, mask = gather_windows(split.inputs, windows)
+    targets = split.frame_labels[windows.clamp(min=0)]
+    with _autocast(split.inputs.device, autocast):
+        outputs, features = network(_prepare(batch))
+    return outputs.float(), features.float(), targets, mask
+
+
+def train_epoch(
+    network: nn.Module,
+    split: DeviceSplit,
+    optimizer: torch.optim.Optimizer,
+    centroids: Tensor,
+    *,
+    lam: float,
+    normalisation: str,
+    seq_len: int,
+    batch_size: int,
+    generator: torch.Generator,
+    autocast: bool = False,
+) -> dict[str, float]:
+    """One pass of eq. (9) over shuffled sequence windows; returns frame-weighted E_tot/E_a/E_b."""
+    network.train()
+    shift = int(torch.randint(0, seq_len, (1,), generator=generator))
+    windows = split.windows(seq_len, shift=shift)
+    order = torch.randperm(len(windows), generator=generator).to(windows.device)
+    totals = torch.zeros(3, device=windows.device)
+    frames = 0
+    for batch_windows in windows[order].split(batch_size):
+        outputs, features, targets, mask = forward_windows(
+            network, split, batch_windows, autocast=autocast)
+        losses = total_loss(outputs, features, targets, centroids, lam, normalisation, mask=mask)
+        optimizer.zero_grad(set_to_none=True)
+        losses[0].backward()
+        optimizer.step()
+        real = int(mask.sum())
+        totals += torch.stack([loss.detach() for loss in losses]) * real
+        frames += real
+    e_tot, e_a, e_b = (totals / max(frames, 1)).tolist()
+    return {"E_tot": e_tot, "E_a": e_a, "E_b": e_b}
+
+
+@torch.no_grad()
+def evaluate(
+    network: nn.Module,
+    split: DeviceSplit,
+    centroids: Tensor,
+    *,
+    lam: float,
+    normalisation: str,
+    seq_len: int,
+    batch_size: int,
+    autocast: bool = False,
+) -> Evaluation:
+    """Score every frame of every video once (windows tile each video, padding masked)."""
+    network.eval()
+    windows = split.windows(seq_len)
+    num_frames = split.arrays.num_frames
+    scores = torch.empty(num_frames, len(split.arrays.classes), device=windows.device)
+    representations: Tensor | None = None
+    for batch_windows in windows.split(batch_size):
+        outputs, features, _, mask = forward_windows(
+            network, split, batch_windows, autocast=autocast)
+        if representations is None:
+            representations = torch.empty(num_frames, features.shape[-1], device=windows.device)
+        frame_index = batch_windows[mask]
+        scores[frame_index] = predict(outputs[mask], features[mask], centroids, lam, normalisation)
+        representations[frame_index] = features[mask]
+    assert representations is not None, "a split always holds at least one window"
+    return Evaluation(scores.cpu().numpy(), representations.cpu().numpy())
+
+
+def choose_device() -> torch.device:
+    """The GPU Ray (or CUDA_VISIBLE_DEVICES) gave this process, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch and numpy for this process; return a generator for window shuffling."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass
+class StudyArrays:
+    """The splits of one study: NetA trains on ``source``; ``target`` is NetB's split."""
+
+    source: SplitArrays
+    target: SplitArrays
+    test: SplitArrays | None = None
+
+    def roles(self) -> dict[str, SplitArrays]:
+        """The splits present, keyed by their role in the study (also the metric prefix)."""
+        splits = {"source": self.source, "target": self.target, "test": self.test}
+        return {role: arrays for role, arrays in splits.items() if arrays is not None}
+
+    @property
+    def kind(self) -> InputKind:
+        return self.source.kind

@@ -1,0 +1,149 @@
+"""The CNN-RNN of Table I and Section IV-A.
+
+A (usually frozen) convolutional backbone turns every frame into features; the
+:class:`SequenceHead` then applies block 6 (fully connected + ReLU + dropout), blocks 7-8 (two
+recurrent layers with dropout between them) and a linear output layer. The second recurrent
+layer's outputs are the representations ``X_m`` of eq. (4); the output layer gives ``O_m`` of
+eq. (3).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from trainables.backbones import feature_dim
+from trainables.config import (
+    CELLS,
+    DROPOUT,
+    FC_UNITS,
+    IMAGE_SIZE,
+    PAPER_INIT_BIAS,
+    PAPER_INIT_STD,
+    RNN_HIDDEN,
+)
+from trainables.errors import UserInputError
+
+RNN_LAYERS = 2            # blocks 7 and 8 of Table I
+FROZEN_FRAME_CHUNK = 256  # frames per backbone call when no graph is kept (bounds peak memory)
+
+
+def _recurrent_layers(cell: str, in_features: int, rnn_hidden: int, dropout: float) -> nn.RNNBase:
+    """Two GRU layers, or two B-LSTM layers of ``rnn_hidden // 2`` units per direction."""
+    if cell == "gru":
+        return nn.GRU(in_features, rnn_hidden, num_layers=RNN_LAYERS, batch_first=True,
+                      dropout=dropout)
+    if cell == "blstm":
+        if rnn_hidden % 2:
+            raise UserInputError(f"blstm needs an even rnn_hidden (2 directions), got {rnn_hidden}")
+        return nn.LSTM(in_features, rnn_hidden // 2, num_layers=RNN_LAYERS, batch_first=True,
+                       dropout=dropout, bidirectional=True)
+    raise UserInputError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+
+
+def paper_initialise(module: nn.Module) -> None:
+    """Section IV-A: weights ~ truncated normal (mean 0, std PAPER_INIT_STD, cut at +-2 std),
+    biases = PAPER_INIT_BIAS, for every trainable Linear/GRU/LSTM parameter in ``module``."""
+    bound = 2.0 * PAPER_INIT_STD
+    for layer in module.modules():
+        if not isinstance(layer, (nn.Linear, nn.GRU, nn.LSTM)):
+            continue
+        for name, parameter in layer.named_parameters(recurse=False):
+            if not parameter.requires_grad:
+                continue
+            with torch.no_grad():
+                if name.startswith("weight"):
+                    nn.init.trunc_normal_(parameter, 0.0, PAPER_INIT_STD, -bound, bound)
+                elif name.startswith("bias"):
+                    parameter.fill_(PAPER_INIT_BIAS)
+
+
+class SequenceHead(nn.Module):
+    """FC (fc_units) + ReLU + dropout, two RNN layers of rnn_hidden units with dropout between,
+    linear output per class."""
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        cell: str = "gru",
+        fc_units: int = FC_UNITS,
+        rnn_hidden: int = RNN_HIDDEN,
+        dropout: float = DROPOUT,
+        paper_init: bool = False,
+    ) -> None:
+        super().__init__()
+        for label, value in (("in_features", in_features), ("num_classes", num_classes),
+                             ("fc_units", fc_units), ("rnn_hidden", rnn_hidden)):
+            if value < 1:
+                raise UserInputError(f"{label} must be a positive integer, got {value}")
+        if not 0.0 <= dropout < 1.0:
+            raise UserInputError(f"dropout must be in [0, 1), got {dropout}")
+        self.cell = cell
+        self.fc = nn.Sequential(nn.Linear(in_features, fc_units), nn.ReLU(), nn.Dropout(dropout))
+        self.rnn = _recurrent_layers(cell, fc_units, rnn_hidden, dropout)
+        self.output = nn.Linear(rnn_hidden, num_classes)
+        if paper_init:
+            paper_initialise(self)
+
+    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """``(B, L, D)`` -> outputs ``O`` ``(B, L, C)`` (eq. 3), representations ``X``
+        ``(B, L, rnn_hidden)`` (eq. 4)."""
+        representations, _ = self.rnn(self.fc(features))
+        return self.output(representations), representations
+
+
+class CNNRNN(nn.Module):
+    """End-to-end CNN-RNN of Table I: per-frame backbone, then :class:`SequenceHead`.
+
+    A frozen backbone runs under ``torch.no_grad()`` and stays in eval mode even while the model
+    trains, so its (pre-trained) BatchNorm statistics and weights are untouched.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_classes: int,
+        *,
+        cell: str = "gru",
+        fc_units: int = FC_UNITS,
+        rnn_hidden: int = RNN_HIDDEN,
+        dropout: float = DROPOUT,
+        paper_init: bool = False,
+        image_size: int = IMAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = SequenceHead(
+            feature_dim(backbone, image_size), num_classes, cell=cell, fc_units=fc_units,
+            rnn_hidden=rnn_hidden, dropout=dropout, paper_init=paper_init,
+        )
+        self.train(self.training)
+
+    def backbone_trainable(self) -> bool:
+        """Whether any backbone parameter receives gradients."""
+        return any(p.requires_grad for p in self.backbone.parameters())
+
+    def train(self, mode: bool = True) -> CNNRNN:
+        """Set train/eval mode, keeping a frozen backbone in eval mode."""
+        super().train(mode)
+        if not self.backbone_trainable():
+            self.backbone.eval()
+        return self
+
+    def _frame_features(self, frames: Tensor) -> Tensor:
+        """``(N, 3, H, W)`` -> ``(N, D)``; no graph (and chunked) when the backbone is frozen."""
+        if self.backbone_trainable():
+            return self.backbone(frames)
+        with torch.no_grad():
+            return torch.cat([self.backbone(chunk)
+                              for chunk in frames.split(FROZEN_FRAME_CHUNK)])
+
+    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        """``(B, L, 3, H, W)`` -> (``O`` ``(B, L, C)``, ``X`` ``(B, L, rnn_hidden)``)."""
+        if frames.dim() != 5:
+            raise ValueError(f"expected frames of shape (B, L, 3, H, W), got {tuple(frames.shape)}")
+        batch, length = frames.shape[:2]
+        features = self._frame_features(frames.flatten(0, 1))
+        return self.head(features.reshape(batch, length, -1))

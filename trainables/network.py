@@ -1,0 +1,77 @@
+"""Assemble the CNN-RNN of Table I from plain settings, for NetB and NetA alike."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainables.backbones import build_backbone
+from trainables.config import (
+    BATCH_SIZE,
+    DROPOUT,
+    FC_UNITS,
+    IMAGE_SIZE,
+    LEARNING_RATE,
+    RNN_HIDDEN,
+    SEQUENCE_LENGTH,
+)
+from trainables.engine import SplitArrays
+from trainables.model import CNNRNN, SequenceHead
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Everything that shapes one network and its optimiser (Section IV-A)."""
+
+    cell: str = "gru"
+    seq_len: int = SEQUENCE_LENGTH
+    fc_units: int = FC_UNITS
+    rnn_hidden: int = RNN_HIDDEN
+    dropout: float = DROPOUT
+    paper_init: bool = False
+    lr: float = LEARNING_RATE
+    batch_size: int = BATCH_SIZE
+    backbone: str = "small"
+    image_size: int = IMAGE_SIZE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> NetworkSettings:
+        """Pick the settings out of a (possibly larger) trial config."""
+        names = cls.__dataclass_fields__
+        return cls(**{key: value for key, value in config.items() if key in names})
+
+
+def build_network(
+    settings: NetworkSettings,
+    arrays: SplitArrays,
+    backbone_state: dict[str, torch.Tensor] | None = None,
+    train_backbone: bool = False,
+) -> nn.Module:
+    """The network for the inputs at hand.
+
+    On cached frozen-CNN features only the trained part (FC + RNN + output) is built;
+    on frames the whole CNN-RNN is, its backbone restored from ``backbone_state``
+    (weights travel through the object store, so worker nodes need no weights file).
+    """
+    num_classes = len(arrays.classes)
+    head_options = dict(cell=settings.cell, fc_units=settings.fc_units,
+                        rnn_hidden=settings.rnn_hidden, dropout=settings.dropout,
+                        paper_init=settings.paper_init)
+    if arrays.kind == "features":
+        return SequenceHead(arrays.inputs.shape[1], num_classes, **head_options)
+    backbone = build_backbone(settings.backbone, trainable=train_backbone)
+    if backbone_state is not None:
+        backbone.load_state_dict(backbone_state)
+    return CNNRNN(backbone, num_classes, image_size=settings.image_size, **head_options)
+
+
+def make_optimizer(network: nn.Module, settings: NetworkSettings) -> torch.optim.Optimizer:
+    """Adam at the paper's constant learning rate, over the trainable parameters only."""
+    trainable = [p for p in network.parameters() if p.requires_grad]
+    return torch.optim.Adam(trainable, lr=settings.lr)

@@ -1,0 +1,335 @@
+"""Embedded default data set: small synthetic AFEW-like videos of cartoon faces.
+
+Why synthetic: AFEW cannot be redistributed, yet the studies must run out of the box.
+The generator reproduces the three properties the paper's method is about:
+
+* **Temporal expression**: each video starts neutral and moves towards its class's apex
+  (eyebrow angle/height, eye openness, mouth curvature/openness/width, wrinkles).
+* **Appearance shift**: Train (source) is bright, warm, sharp, with large faces; Val
+  (target) and Test are dim, cool, side-lit, noisy, blurred, with smaller faces.
+* **Annotation bias**: :data:`LABEL_FLIPS` mislabels a fraction of some classes, differently
+  in Train than in Val/Test, so a model fitted on one split scores clearly lower on the other.
+
+Frames are written as ``ROOT/<Split>/<Emotion>/<video_id>/<n>.png`` (``n`` from 1, not
+zero-padded) plus ``ROOT/manifest.csv`` (``video_dir,label,split,true_label``), where
+``label`` is the annotated label and ``true_label`` the expression actually drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+from tqdm.auto import tqdm
+
+from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE, cache_root
+
+DEFAULT_SPLITS = ("Train", "Val", "Test")
+#: Videos per class in each split: about 2000 / 1300 / 550 frames with (12, 40) frames each.
+DEFAULT_VIDEOS_PER_CLASS = {"Train": 11, "Val": 7, "Test": 3}
+EMBEDDED_NAME = "embedded-afew-v1-seed{seed}"
+COMPLETE_MARKER = ".complete"
+MANIFEST_NAME = "manifest.csv"
+
+#: split -> {true class: (annotated class, fraction of that class's videos relabelled)}.
+#: Train confuses look-alike pairs one way, Val/Test the other way round (as two annotator
+#: teams would), which is the cross-set bias the centroid loss has to cope with.
+LABEL_FLIPS: dict[str, dict[str, tuple[str, float]]] = {
+    "Train": {"Fear": ("Surprise", 0.4), "Disgust": ("Anger", 0.4), "Sad": ("Neutral", 0.35)},
+    "Val": {"Surprise": ("Fear", 0.3), "Anger": ("Disgust", 0.3), "Neutral": ("Sad", 0.3)},
+    "Test": {"Surprise": ("Fear", 0.3), "Anger": ("Disgust", 0.3), "Neutral": ("Sad", 0.3)},
+}
+
+
+@dataclass(frozen=True)
+class Expression:
+    """Facial action parameters; neutral is all zeros except ``eye_open`` = 1."""
+
+    brow_tilt: float = 0.0    # >0 raises the inner brow ends (sad/fear), <0 lowers them (anger)
+    brow_raise: float = 0.0   # whole-brow height, in face-height units
+    eye_open: float = 1.0     # eye height scale
+    smile: float = 0.0        # mouth-corner curvature: >0 up, <0 down
+    mouth_open: float = 0.0   # lip separation
+    mouth_width: float = 1.0  # mouth width scale
+    wrinkles: float = 0.0     # nose/brow wrinkle strength (disgust, anger)
+
+    def towards(self, apex: Expression, amount: float) -> Expression:
+        """Linear blend from ``self`` (amount 0) to ``apex`` (amount 1)."""
+        mine, theirs = vars(self), vars(apex)
+        return Expression(**{k: mine[k] + amount * (theirs[k] - mine[k]) for k in mine})
+
+
+NEUTRAL = Expression()
+APEX: dict[str, Expression] = {
+    "Neutral": NEUTRAL,
+    "Anger": Expression(brow_tilt=-0.8, brow_raise=-0.04, eye_open=0.65, smile=-0.25,
+                        mouth_width=0.75, wrinkles=0.6),
+    "Disgust": Expression(brow_tilt=-0.35, brow_raise=-0.02, eye_open=0.45, smile=-0.6,
+                          mouth_open=0.25, mouth_width=0.9, wrinkles=1.0),
+    "Fear": Expression(brow_tilt=0.6, brow_raise=0.06, eye_open=1.55, smile=-0.2,
+                       mouth_open=0.45, mouth_width=1.25),
+    "Happy": Expression(brow_raise=0.02, eye_open=0.75, smile=0.9, mouth_open=0.35,
+                        mouth_width=1.35),
+    "Sad": Expression(brow_tilt=0.75, eye_open=0.75, smile=-0.75, mouth_width=0.9),
+    "Surprise": Expression(brow_tilt=0.1, brow_raise=0.1, eye_open=1.7, mouth_open=1.0,
+                           mouth_width=0.7),
+}
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Appearance of one split (camera, lighting, framing)."""
+
+    brightness: float
+    cast: tuple[float, float, float]  # per-channel gain
+    side_light: float                 # left-to-right brightness gradient strength
+    face_scale: float                 # face height / image height
+    noise: float                      # Gaussian noise std, in grey levels
+    blur: float                       # Gaussian blur radius, in pixels at 96x96
+    background: tuple[int, int, int]  # mean backdrop colour (per-video variation is small)
+
+
+SOURCE = Domain(brightness=1.05, cast=(1.08, 1.0, 0.88), side_light=0.0, face_scale=0.85,
+                noise=2.0, blur=0.0, background=(150, 140, 120))
+TARGET = Domain(brightness=0.9, cast=(0.94, 1.0, 1.07), side_light=0.25, face_scale=0.78,
+                noise=4.0, blur=0.4, background=(120, 130, 135))
+DOMAINS: dict[str, Domain] = {"Train": SOURCE, "Val": TARGET, "Test": TARGET}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Per-video person: face geometry, colours and feature placement (unit face box)."""
+
+    face_aspect: float
+    skin: tuple[int, int, int]
+    hair: tuple[int, int, int]
+    background: tuple[int, int, int]
+    eye_gap: float
+    eye_y: float
+    mouth_y: float
+    brow_gap: float
+
+
+def _identity(rng: np.random.Generator, domain: Domain) -> Identity:
+    skin = rng.uniform(0.5, 1.0)
+    return Identity(
+        face_aspect=float(rng.uniform(0.7, 0.88)),
+        skin=tuple(int(v) for v in np.array([235, 190, 160]) * skin + rng.integers(-12, 12, 3)),
+        hair=tuple(int(v) for v in rng.integers(10, 120, 3)),
+        background=tuple(int(v) for v in np.array(domain.background) + rng.integers(-25, 25, 3)),
+        eye_gap=float(rng.uniform(0.17, 0.23)),
+        eye_y=float(rng.uniform(0.40, 0.46)),
+        mouth_y=float(rng.uniform(0.70, 0.76)),
+        brow_gap=float(rng.uniform(0.07, 0.10)),
+    )
+
+
+# ----------------------------------------------------------------------------- drawing
+
+class _Canvas:
+    """Maps unit face coordinates (0..1 inside the face box) to pixels."""
+
+    def __init__(self, draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float]):
+        self.draw, (self.x0, self.y0, self.w, self.h) = draw, box
+
+    def xy(self, u: float, v: float) -> tuple[float, float]:
+        return self.x0 + u * self.w, self.y0 + v * self.h
+
+    def line(self, points: Sequence[tuple[float, float]], fill, width: float) -> None:
+        self.draw.line([self.xy(u, v) for u, v in points], fill=fill,
+                       width=max(1, round(width * self.h)))
+
+    def ellipse(self, cu: float, cv: float, ru: float, rv: float, fill) -> None:
+        (x0, y0), (x1, y1) = self.xy(cu - ru, cv - rv), self.xy(cu + ru, cv + rv)
+        self.draw.ellipse([x0, y0, x1, max(y1, y0 + 1)], fill=fill)
+
+
+def _draw_brows(c: _Canvas, who: Identity, e: Expression) -> None:
+    y = who.eye_y - who.brow_gap - e.brow_raise
+    for side in (-1, 1):
+        inner, outer = 0.5 + side * 0.07, 0.5 + side * (who.eye_gap + 0.1)
+        # Inner ends move by brow_tilt: up for sad/fear, down (a frown "V") for anger.
+        c.line([(inner, y - 0.08 * e.brow_tilt), (outer, y + 0.015 * e.brow_tilt)],
+               fill=who.hair, width=0.045)
+
+
+def _draw_eyes(c: _Canvas, who: Identity, e: Expression) -> None:
+    for side in (-1, 1):
+        cu = 0.5 + side * who.eye_gap
+        c.ellipse(cu, who.eye_y, 0.085, 0.04 * e.eye_open, fill=(245, 245, 240))
+        c.ellipse(cu, who.eye_y, 0.03, min(0.03, 0.03 * e.eye_open), fill=(30, 25, 20))
+
+
+def _draw_mouth(c: _Canvas, who: Identity, e: Expression) -> None:
+    half = 0.17 * e.mouth_width
+    u = np.linspace(-1.0, 1.0, 9)
+    # Corners sit higher than the centre for a smile, lower for a frown.
+    upper_v = who.mouth_y - 0.09 * e.smile * (u**2 - 0.5) - 0.05 * e.mouth_open
+    lower_v = upper_v + 0.13 * e.mouth_open * (1 - u**2)
+    lip = (150, 60, 60)
+    if e.mouth_open > 0.05:
+        outline = [c.xy(0.5 + half * a, b) for a, b in zip(u, upper_v, strict=True)]
+        outline += [c.xy(0.5 + half * a, b) for a, b in zip(u[::-1], lower_v[::-1], strict=True)]
+        c.draw.polygon(outline, fill=(70, 20, 25), outline=lip)
+    else:
+        c.line(list(zip(0.5 + half * u, upper_v, strict=True)), fill=lip, width=0.04)
+
+
+def _draw_wrinkles(c: _Canvas, who: Identity, e: Expression) -> None:
+    if e.wrinkles < 0.15:
+        return
+    shade = tuple(int(v * (1 - 0.35 * e.wrinkles)) for v in who.skin)
+    for dv in (0.0, 0.035):  # nose-bridge creases
+        c.line([(0.45, 0.54 + dv), (0.55, 0.54 + dv)], fill=shade, width=0.015)
+    for side in (-1, 1):     # vertical lines between the brows
+        c.line([(0.5 + side * 0.025, who.eye_y - who.brow_gap),
+                (0.5 + side * 0.025, who.eye_y - 0.03)], fill=shade, width=0.012)
+
+
+def _render_face(size: int, who: Identity, e: Expression, domain: Domain,
+                 jitter: np.ndarray) -> Image.Image:
+    """Draw one face at 2x resolution and downsample, for smooth edges."""
+    big = 2 * size
+    image = Image.new("RGB", (big, big), who.background)
+    h = domain.face_scale * big * (1 + 0.04 * jitter[2])
+    w = h * who.face_aspect
+    x0 = (big - w) / 2 + jitter[0] * 0.04 * big
+    y0 = (big - h) / 2 + jitter[1] * 0.04 * big
+    draw = ImageDraw.Draw(image)
+    canvas = _Canvas(draw, (x0, y0, w, h))
+    canvas.ellipse(0.5, 0.12, 0.52, 0.2, fill=who.hair)
+    canvas.ellipse(0.5, 0.5, 0.5, 0.5, fill=who.skin)
+    for part in (_draw_brows, _draw_eyes, _draw_mouth, _draw_wrinkles):
+        part(canvas, who, e)
+    canvas.line([(0.5, 0.5), (0.48, 0.6), (0.52, 0.6)],
+                fill=tuple(int(v * 0.8) for v in who.skin), width=0.012)
+    return image.resize((size, size), Image.Resampling.BILINEAR)
+
+
+def _apply_domain(image: Image.Image, domain: Domain, rng: np.random.Generator) -> Image.Image:
+    """Camera and lighting of the split: blur, gain, colour cast, side light, sensor noise."""
+    size = image.size[0]
+    if domain.blur:
+        image = image.filter(ImageFilter.GaussianBlur(domain.blur * size / 96))
+    pixels = np.asarray(image, dtype=np.float32)
+    ramp = 1 + domain.side_light * np.linspace(-0.5, 0.5, size, dtype=np.float32)
+    pixels = pixels * (domain.brightness * ramp[None, :, None]) * np.float32(domain.cast)
+    pixels += rng.normal(0.0, domain.noise, pixels.shape).astype(np.float32)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+
+
+def _intensity_curve(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Expression intensity per frame: neutral, then a smooth onset up to the apex."""
+    t = np.linspace(0.0, 1.0, n)
+    onset, duration = rng.uniform(0.0, 0.25), rng.uniform(0.2, 0.45)
+    ramp = np.clip((t - onset) / duration, 0.0, 1.0)
+    return rng.uniform(0.8, 1.0) * ramp * ramp * (3 - 2 * ramp)
+
+
+def render_video(true_class: str, n_frames: int, domain: Domain, image_size: int,
+                 rng: np.random.Generator) -> list[Image.Image]:
+    """Frames of one synthetic video whose expression evolves towards ``true_class``'s apex."""
+    who = _identity(rng, domain)
+    apex = APEX.get(true_class, NEUTRAL)
+    intensity = _intensity_curve(n_frames, rng)
+    jitter = np.cumsum(rng.normal(0.0, 0.25, (n_frames, 3)), axis=0).clip(-1.0, 1.0)
+    return [_apply_domain(_render_face(image_size, who, NEUTRAL.towards(apex, a), domain, j),
+                          domain, rng)
+            for a, j in zip(intensity, jitter, strict=True)]
+
+
+# ----------------------------------------------------------------------------- data set
+
+def annotated_labels(split: str, true_class: str, count: int,
+                     rng: np.random.Generator) -> list[str]:
+    """Labels given to ``count`` videos of ``true_class`` in ``split`` (applies LABEL_FLIPS).
+
+    At least one video keeps its true label, so every class stays present in every split.
+    """
+    labels = [true_class] * count
+    target, fraction = LABEL_FLIPS.get(split, {}).get(true_class, (true_class, 0.0))
+    flips = min(round(fraction * count), count - 1)
+    for index in rng.permutation(count)[:flips]:
+        labels[index] = target
+    return labels
+
+
+def _video_plan(split: str, classes: Sequence[str], per_class: int, seed: int,
+                split_index: int) -> list[tuple[str, str]]:
+    """(true class, annotated class) of every video of a split, in a fixed order."""
+    rng = np.random.default_rng([seed, split_index, 1_000_003])
+    plan = []
+    for true_class in classes:
+        labels = annotated_labels(split, true_class, per_class, rng)
+        plan += [(true_class, label if label in classes else true_class) for label in labels]
+    return plan
+
+
+def _write_video(frames: list[Image.Image], directory: Path) -> None:
+    directory.mkdir(parents=True)
+    for n, frame in enumerate(frames, start=1):
+        frame.save(directory / f"{n}.png", optimize=False, compress_level=6)
+
+
+def generate_dataset(root: str | Path, *, seed: int = 0,
+                     videos_per_class: dict[str, int] | None = None,
+                     frames_per_video: tuple[int, int] = (12, 40), image_size: int = IMAGE_SIZE,
+                     classes: Sequence[str] = DEFAULT_CLASSES, progress: bool = True) -> Path:
+    """Write the synthetic AFEW-like data set under ``root`` and return ``root``.
+
+    ``videos_per_class`` maps split name -> videos per class in that split (default
+    :data:`DEFAULT_VIDEOS_PER_CLASS`); frame counts are drawn uniformly from the inclusive
+    range ``frames_per_video``. The same seed gives byte-identical PNG files.
+    """
+    root = Path(root)
+    plan = videos_per_class or DEFAULT_VIDEOS_PER_CLASS
+    rows = []
+    for split_index, (split, per_class) in enumerate(plan.items()):
+        videos = _video_plan(split, classes, per_class, seed, split_index)
+        domain = DOMAINS.get(split, TARGET)
+        for number, (true_class, label) in enumerate(tqdm(videos, desc=f"generate {split}",
+                                                          disable=not progress)):
+            rng = np.random.default_rng([seed, split_index, number])
+            n_frames = int(rng.integers(frames_per_video[0], frames_per_video[1] + 1))
+            video_dir = Path(split) / label / f"{number:06d}"
+            _write_video(render_video(true_class, n_frames, domain, image_size, rng),
+                         root / video_dir)
+            rows.append((video_dir.as_posix(), label, split, true_class))
+    with (root / MANIFEST_NAME).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["video_dir", "label", "split", "true_label"])
+        writer.writerows(rows)
+    return root
+
+
+def embedded_dataset(seed: int = 0) -> Path:
+    """The default data set, generated once under ``cache_root()`` and reused afterwards.
+
+    Generation goes to a private temp folder that is renamed into place with its
+    completion marker inside, so killed or concurrent runs never expose a partial set.
+    """
+    final = cache_root() / EMBEDDED_NAME.format(seed=seed)
+    if (final / COMPLETE_MARKER).exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex}"
+    try:
+        generate_dataset(temp, seed=seed)
+        (temp / COMPLETE_MARKER).write_text("ok\n")
+        if final.exists() and not (final / COMPLETE_MARKER).exists():
+            shutil.rmtree(final, ignore_errors=True)  # leftover without marker: not trusted
+        try:
+            os.replace(temp, final)
+        except OSError:
+            if not (final / COMPLETE_MARKER).exists():  # not a concurrent winner: real error
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return final
