@@ -71,7 +71,9 @@ def build_tuner(layout: StudyLayout, settings: StudySettings, trainable: Any,
         return tune.Tuner.restore(str(layout.root), trainable, resume_unfinished=True,
                                   resume_errored=True)
     space = search_spaces.load(settings.space)
+    # A define-by-run space makes OptunaSearch ignore TuneConfig's metric, so give it here too.
     searcher = OptunaSearch(space=partial(define_trial, settings.space, fixed),
+                            metric=settings.objective, mode="max",
                             sampler=search_spaces.sampler_for(space, settings.seed))
     tune_config = tune.TuneConfig(
         metric=settings.objective, mode="max", search_alg=searcher,

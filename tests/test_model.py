@@ -37,6 +37,33 @@ def test_head_alone() -> None:
     assert outputs.shape == (4, 5, CLASSES) and representations.shape == (4, 5, 16)
 
 
+@pytest.mark.parametrize("cell", ["gru", "blstm"])
+def test_masked_padding_never_reaches_real_frames(cell: str) -> None:
+    """Each padded window gives exactly what its unpadded sequence gives on its own."""
+    torch.manual_seed(0)
+    head = SequenceHead(10, CLASSES, cell=cell, fc_units=SMALL_FC, rnn_hidden=16).eval()
+    lengths = [5, 2, 4]
+    features = torch.randn(3, 5, 10)
+    mask = torch.arange(5)[None, :] < torch.tensor(lengths)[:, None]
+    outputs, representations = head(features, mask)
+    for row, length in enumerate(lengths):
+        alone_outputs, alone_representations = head(features[row:row + 1, :length])
+        torch.testing.assert_close(outputs[row, :length], alone_outputs[0])
+        torch.testing.assert_close(representations[row, :length], alone_representations[0])
+        assert not representations[row, length:].any()
+
+
+def test_masked_cnnrnn_runs_the_cnn_on_real_frames_only() -> None:
+    seen: list[int] = []
+    backbone = build_backbone("small")
+    backbone.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
+    model = CNNRNN(backbone, CLASSES, fc_units=SMALL_FC).eval()
+    seen.clear()  # building the model probes the backbone once for its output width
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    outputs, _ = model(frames(), mask)
+    assert sum(seen) == 3 and outputs.shape == (2, 3, CLASSES)
+
+
 def test_frozen_backbone_gets_no_gradient_and_stays_in_eval() -> None:
     model = CNNRNN(build_backbone("small"), CLASSES, fc_units=SMALL_FC)
     assert not model.backbone_trainable()

@@ -98,7 +98,7 @@ def forward_windows(
     batch, mask = gather_windows(split.inputs, windows)
     targets = split.frame_labels[windows.clamp(min=0)]
     with _autocast(split.inputs.device, autocast):
-        outputs, features = network(_prepare(batch))
+        outputs, features = network(_prepare(batch), mask)
     return outputs.float(), features.float(), targets, mask
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from trainables.backbones import feature_dim
 from trainables.config import (
@@ -87,10 +88,30 @@ class SequenceHead(nn.Module):
         if paper_init:
             paper_initialise(self)
 
-    def forward(self, features: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(B, L, D)`` -> outputs ``O`` ``(B, L, C)`` (eq. 3), representations ``X``
-        ``(B, L, rnn_hidden)`` (eq. 4)."""
-        representations, _ = self.rnn(self.fc(features))
+        ``(B, L, rnn_hidden)`` (eq. 4).
+
+        ``mask`` ``(B, L)`` marks real frames, left-aligned (padding only at the tail, as
+        :func:`trainables.sequences.window_index` builds windows). With it, the FC layer runs
+        on real frames only and the RNN on packed sequences, so padding costs no compute and
+        never reaches a real frame, not even through the backward direction of a B-LSTM.
+        Padded positions of ``O`` and ``X`` are zero.
+        """
+        if mask is None:
+            representations, _ = self.rnn(self.fc(features))
+            return self.output(representations), representations
+        return self.forward_packed(features[mask], mask)
+
+    def forward_packed(self, frame_features: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Like :meth:`forward`, from the real frames' features ``(sum(mask), D)`` alone."""
+        hidden = self.fc(frame_features)
+        padded = hidden.new_zeros(*mask.shape, hidden.shape[-1])
+        padded[mask] = hidden
+        lengths = mask.sum(dim=1).cpu()
+        packed = pack_padded_sequence(padded, lengths, batch_first=True, enforce_sorted=False)
+        representations, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True,
+                                                 total_length=mask.shape[1])
         return self.output(representations), representations
 
 
@@ -140,10 +161,15 @@ class CNNRNN(nn.Module):
             return torch.cat([self.backbone(chunk)
                               for chunk in frames.split(FROZEN_FRAME_CHUNK)])
 
-    def forward(self, frames: Tensor) -> tuple[Tensor, Tensor]:
-        """``(B, L, 3, H, W)`` -> (``O`` ``(B, L, C)``, ``X`` ``(B, L, rnn_hidden)``)."""
+    def forward(self, frames: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(B, L, 3, H, W)`` -> (``O`` ``(B, L, C)``, ``X`` ``(B, L, rnn_hidden)``).
+
+        With a ``mask`` (see :meth:`SequenceHead.forward`) the CNN sees real frames only.
+        """
         if frames.dim() != 5:
             raise ValueError(f"expected frames of shape (B, L, 3, H, W), got {tuple(frames.shape)}")
+        if mask is not None:
+            return self.head.forward_packed(self._frame_features(frames[mask]), mask)
         batch, length = frames.shape[:2]
         features = self._frame_features(frames.flatten(0, 1))
         return self.head(features.reshape(batch, length, -1))
