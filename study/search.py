@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -48,9 +49,15 @@ def make_scheduler(settings: StudySettings) -> TrialScheduler:
 
 
 def make_trainable(data: StudyArrays, centroids: np.ndarray,
-                   backbone_state: dict[str, torch.Tensor] | None, resources: Resources):
-    """NetA's trainable with the splits and Z in the object store, one GPU (share) a trial."""
-    bound = tune.with_parameters(train_neta, data=data, centroids=centroids,
+                   backbone_state: dict[str, torch.Tensor] | None, resources: Resources,
+                   function: Callable[..., None] = train_neta) -> Any:
+    """NetA's trainable with the splits and Z in the object store, one GPU (share) a trial.
+
+    ``tune.with_parameters`` puts ``data``, ``centroids`` and ``backbone_state`` into the
+    object store once; every trial reads them from there, so they never enter a trial's
+    config, ``params.json`` or the experiment state.
+    """
+    bound = tune.with_parameters(function, data=data, centroids=centroids,
                                  backbone_state=backbone_state)
     gpu = resources.gpus_per_trial if resources.gpus > 0 else 0
     return tune.with_resources(bound, {"cpu": resources.cpus_per_trial, "gpu": gpu})

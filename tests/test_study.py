@@ -1,0 +1,148 @@
+"""The study end to end on tiny data: outputs, TensorBoard content, object-store sharing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import ray
+from ray import tune
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+from study.search import make_trainable
+from study.stages import Resources
+from study.tensorboard import HPARAMS
+from tests.study_helpers import run_cli, study_args
+
+TRIALS, EPOCHS = 2, 2
+#: Everything a trial's config may hold: the searched parameters and the fixed settings.
+CONFIG_KEYS = {*HPARAMS, "epochs", "seed", "batch_size", "lr", "paper_init", "backbone",
+               "train_backbone", "autocast"}
+
+
+@pytest.fixture(scope="module")
+def study(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    storage = tmp_path_factory.mktemp("results")
+    result = run_cli(study_args(tiny_data, storage, "tiny", trials=TRIALS, epochs=EPOCHS,
+                                extra=("--test-split", "Test")))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return storage / "tiny", result.stdout
+
+
+def test_study_writes_its_results(study: tuple[Path, str]) -> None:
+    folder, stdout = study
+    trials = pd.read_csv(folder / "trials.csv")
+    assert len(trials) == TRIALS and set(trials["status"]) == {"TERMINATED"}
+    assert (trials["epochs_done"] == EPOCHS).all() and not trials["stopped_early"].any()
+    assert trials["lam"].between(0, 1).all() and set(trials["cell"]) <= {"gru", "blstm"}
+    for column in ("best_target_video_acc", "best_source_video_acc", "test_video_acc"):
+        assert trials[column].between(0, 1).all(), column
+    best = json.loads((folder / "best.json").read_text())
+    assert best["best_target_video_acc"] == trials["best_target_video_acc"].max()
+    assert f"{TRIALS}/{TRIALS} trials finished" in stdout and "best_target_video_acc" in stdout
+    assert "tensorboard --logdir" in stdout and "python -m study.report --name tiny" in stdout
+
+
+def test_netb_is_saved_with_its_centroids(study: tuple[Path, str]) -> None:
+    folder, _ = study
+    summary = json.loads((folder / "netb" / "summary.json").read_text())
+    centroids = json.loads((folder / "netb" / "centroids.json").read_text())
+    assert 0 <= summary["cluster_agreement"] <= 1
+    assert len(summary["history"]) == 1 and "target_video_acc" in summary["metrics"]
+    assert np.asarray(centroids["centroids"]).shape == (7, 128)
+    assert (folder / "netb" / "netb.pt").stat().st_size > 1_000_000
+
+
+def test_every_epoch_reports_what_the_issue_lists(study: tuple[Path, str]) -> None:
+    folder, _ = study
+    for result_file in folder.glob("trial_*/result.json"):
+        rows = [json.loads(line) for line in result_file.read_text().splitlines()]
+        assert [row["epoch"] for row in rows] == list(range(1, EPOCHS + 1))
+        for key in ("E_tot", "E_a", "E_b", "centroid_distance_mean", "best_target_video_acc",
+                    "class_acc/target_video/Happy", "class_acc/source_frame/Anger"):
+            assert all(key in row for row in rows), key
+        for role in ("source", "target", "test"):
+            for level in ("frame", "video"):
+                assert all(0 <= row[f"{role}_{level}_acc"] <= 1 for row in rows)
+        best = [row["best_target_video_acc"] for row in rows]
+        assert best == list(np.maximum.accumulate([row["target_video_acc"] for row in rows]))
+
+
+def test_centroids_never_enter_trial_configs(study: tuple[Path, str]) -> None:
+    folder, _ = study
+    for params in folder.glob("trial_*/params.json"):
+        assert set(json.loads(params.read_text())) == CONFIG_KEYS
+    assert "centroids" not in (folder / "tuner.pkl").read_bytes().decode("latin-1")
+
+
+def _tags(run: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    return accumulator
+
+
+def test_tensorboard_has_scalars_and_hparams_for_every_trial(study: tuple[Path, str]) -> None:
+    folder, _ = study
+    logdir = folder / "tensorboard"
+    netb = _tags(logdir / "netb")
+    assert [event.step for event in netb.Scalars("netb/E_a")] == [1]
+    trial_ids = {path.name for path in folder.glob("trial_*")}
+    assert {path.name for path in logdir.glob("trial_*")} == trial_ids
+    for trial_id in trial_ids:
+        run = _tags(logdir / trial_id)
+        steps = [event.step for event in run.Scalars("target_video_acc")]
+        assert steps == list(range(1, EPOCHS + 1))
+        assert {"E_b", "centroid_distance_mean", "class_acc/target_video/Sad"} <= set(
+            run.Tags()["scalars"])
+        content = run.PluginTagToContent("hparams")
+        start = HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+        params = json.loads((folder / trial_id / "params.json").read_text())
+        hparams = start.session_start_info.hparams
+        assert hparams["lam"].number_value == pytest.approx(params["lam"])
+        assert hparams["cell"].string_value == params["cell"]
+        assert hparams["normalisation"].string_value == params["normalisation"]
+        experiment = HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+        assert {info.name.tag for info in experiment.metric_infos} >= {
+            "best_target_video_acc", "best_source_video_acc"}
+
+
+def test_existing_name_is_refused_and_left_unchanged(study: tuple[Path, str],
+                                                     tiny_data: Path) -> None:
+    folder, _ = study
+    before = {path: path.stat().st_mtime_ns for path in folder.rglob("*") if path.is_file()}
+    result = run_cli(study_args(tiny_data, folder.parent, "tiny"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "--resume" in result.stderr
+    assert {path: path.stat().st_mtime_ns for path in folder.rglob("*")
+            if path.is_file()} == before
+
+
+def _read_centroids(config: dict, *, data: object, centroids: np.ndarray,
+                    backbone_state: object) -> None:
+    """A stand-in trainable that reports what it received."""
+    tune.report({"z_sum": float(centroids.sum()), "zero_copy": not centroids.flags.writeable,
+                 "config_size": len(json.dumps(config))})
+
+
+def test_centroids_reach_trials_through_the_object_store(tmp_path: Path) -> None:
+    centroids = np.random.default_rng(0).normal(size=(7, 128)).astype(np.float32)
+    resources = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=1)
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        trainable = make_trainable(None, centroids, None, resources, function=_read_centroids)
+        tuner = tune.Tuner(trainable, param_space={"lam": tune.grid_search([0.0, 1.0])},
+                           run_config=tune.RunConfig(storage_path=str(tmp_path), name="probe",
+                                                     verbose=0))
+        results = tuner.fit()
+    finally:
+        ray.shutdown()
+    assert len(results) == 2 and not results.errors
+    for result in results:
+        # Read-only numpy memory is how a zero-copy read from Ray's object store looks.
+        assert result.metrics["zero_copy"] is True
+        assert result.metrics["z_sum"] == pytest.approx(float(centroids.sum()), rel=1e-5)
+        assert result.metrics["config_size"] < 50
