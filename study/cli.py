@@ -11,6 +11,15 @@ from trainables.config import BACKBONES, BATCH_SIZE, LEARNING_RATE
 from trainables.trainable import TRACKED_ACCURACIES
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless it is None (those flags state theirs in [brackets])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse that reports bad input as a single line on stderr and exits with 2."""
 
@@ -42,7 +51,7 @@ def build_parser() -> OneLineParser:
         description="Train NetB on the target split, share its centroids through the Ray "
                     "object store, then search NetA's lam / normalisation / cell / sequence "
                     "length with Optuna on Ray Tune (Kollias & Zafeiriou, IJCNN 2018).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     resources = parser.add_argument_group("resources (may change on --resume)")
     resources.add_argument("--gpus", type=non_negative_int, default=None,
@@ -100,7 +109,7 @@ def build_parser() -> OneLineParser:
                         help=f"trial scheduler; asha stops poor trials early "
                              f"[{defaults.SCHEDULER}].")
     search.add_argument("--seed", type=non_negative_int, default=None,
-                        help=f"seed of data generation, NetB, the sampler and trials "
+                        help=f"seed of NetB, the sampler and the trials "
                              f"[{defaults.SEED}].")
 
     model = parser.add_argument_group("model (fixed for the life of a study)")

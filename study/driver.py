@@ -93,7 +93,13 @@ def check_unchanged(stored: dict[str, Any], current: dict[str, Any]) -> None:
 
 def start_ray(args: argparse.Namespace) -> dict[str, float]:
     """Join --address or start a local cluster (dashboard on 127.0.0.1, token auth kept)."""
+    # Our own CSV/JSON/TensorBoard callbacks replace Tune's defaults (see study.search), and
+    # the classic trial table lets us choose its columns (the new one prints every metric).
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    # Every epoch checkpoint forces an experiment snapshot (what makes --resume exact); with
+    # short epochs Tune warns about that on every epoch.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     try:
         if args.address:
             ray.init(address=args.address, log_to_driver=True)
@@ -165,8 +171,10 @@ def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> int:
     frame = write_outputs(layout, settings.epochs, settings.objective)
     print("\n" + summary_table(frame))
     finished = int(frame["status"].isin(["TERMINATED"]).sum())
+    stopped = int(frame["stopped_early"].sum()) if "stopped_early" in frame else 0
+    early = f" ({stopped} stopped early by {settings.scheduler.upper()})" if stopped else ""
     where = relative(layout.root)
-    print(f"\n{finished}/{settings.trials} trials finished in {elapsed / 60:.1f} min. "
+    print(f"\n{finished}/{settings.trials} trials finished{early} in {elapsed / 60:.1f} min. "
           f"Results: {where}/trials.csv, {where}/best.json")
     print(f"TensorBoard: tensorboard --logdir {where}")
     print(f"Report:      python -m study.report --name {layout.name} "

@@ -42,6 +42,8 @@ def trial_row(trial: Any, epochs: int) -> dict[str, Any]:
 def trials_frame(analysis: tune.ExperimentAnalysis, epochs: int, objective: str) -> pd.DataFrame:
     """All trials, best objective first."""
     frame = pd.DataFrame([trial_row(trial, epochs) for trial in analysis.trials])
+    if "stopped_at_epoch" in frame:
+        frame["stopped_at_epoch"] = frame["stopped_at_epoch"].astype("Int64")
     if objective in frame:
         frame = frame.sort_values(objective, ascending=False, na_position="last")
     return frame.reset_index(drop=True)

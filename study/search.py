@@ -10,6 +10,7 @@ import numpy as np
 import optuna
 import torch
 from ray import tune
+from ray.tune import CLIReporter
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search.optuna import OptunaSearch
@@ -18,7 +19,7 @@ import search_spaces
 from study.layout import StudyLayout
 from study.settings import StudySettings
 from study.stages import Resources
-from study.tensorboard import TrialTensorBoardCallback
+from study.tensorboard import HPARAMS, TrialTensorBoardCallback
 from trainables.engine import StudyArrays
 from trainables.trainable import train_neta
 
@@ -70,6 +71,16 @@ def max_concurrent(resources: Resources, cluster_cpus: float) -> int:
     return max(1, int(cluster_cpus / resources.cpus_per_trial + 1e-9))
 
 
+def trial_table(settings: StudySettings) -> CLIReporter:
+    """Ray's trial table, narrowed to the searched parameters and the headline metrics."""
+    metrics = {"epoch": "epoch", "target_video_acc": "target acc",
+               "source_video_acc": "source acc", "E_tot": "E_tot",
+               settings.objective: f"best {settings.metric}"}
+    return CLIReporter(parameter_columns=list(HPARAMS), metric_columns=metrics,
+                       sort_by_metric=True,
+                       max_report_frequency=30)
+
+
 def build_tuner(layout: StudyLayout, settings: StudySettings, trainable: Any,
                 resources: Resources, cluster_cpus: float, fixed: dict[str, Any]) -> tune.Tuner:
     """A new Tuner, or the interrupted one restored with Optuna's history and checkpoints."""
@@ -89,6 +100,7 @@ def build_tuner(layout: StudyLayout, settings: StudySettings, trainable: Any,
         trial_dirname_creator=trial_dirname)
     run_config = tune.RunConfig(
         name=layout.name, storage_path=str(layout.storage_path), verbose=1,
+        progress_reporter=trial_table(settings),
         callbacks=[CSVLoggerCallback(), JsonLoggerCallback(),
                    TrialTensorBoardCallback(layout.tensorboard_dir)],
         # Keep the best epoch (for the report's confusion matrix); Tune also keeps the latest.

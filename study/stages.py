@@ -3,6 +3,7 @@ on GPU nodes: frozen-CNN feature extraction (sharded over the study's GPUs) and 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -105,8 +106,15 @@ def split_features(split: SplitData, backbone: Backbone, resources: Resources) -
     return load_features(path)
 
 
-def _epoch_bar(epochs: int, desc: str) -> tqdm_ray.tqdm:
-    return tqdm_ray.tqdm(range(epochs), desc=desc, total=epochs)
+def _epoch_bar(epochs: int, desc: str) -> Iterator[int]:
+    """Epoch numbers, with a bar on the driver's console that is closed when done."""
+    bar = tqdm_ray.tqdm(total=epochs, desc=desc)
+    try:
+        for epoch in range(epochs):
+            yield epoch
+            bar.update(1)
+    finally:
+        bar.close()
 
 
 @ray.remote
