@@ -7,7 +7,10 @@ never leaves a half-made or changed study folder behind.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import socket
+import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -53,13 +56,23 @@ def open_study(args: argparse.Namespace) -> tuple[StudyLayout, StudySettings, di
 
 
 def check_writable(storage: Path) -> None:
-    """Fail now, not after NetB, if the study cannot be written."""
+    """Fail now, not after NetB, if the study cannot be written.
+
+    A real write is tried (and removed at once): permission bits alone say nothing to root
+    and nothing about read-only mounts.
+    """
     existing = storage
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserInputError(f"--storage-path {storage} is not writable; choose a folder you "
-                             f"can write to")
+    if not existing.is_dir():
+        raise UserInputError(f"--storage-path {storage} lies inside the file {existing}; give "
+                             f"a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UserInputError(f"--storage-path {storage} is not writable ({error.strerror}); "
+                             f"choose a folder you can write to") from None
 
 
 def load_data(settings: StudySettings, progress: bool) -> dict[str, SplitData]:
@@ -91,6 +104,24 @@ def check_unchanged(stored: dict[str, Any], current: dict[str, Any]) -> None:
                              "them, or start a new study under another --name")
 
 
+ADDRESS_PROBE_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str) -> None:
+    """Fail fast on a dead --address: ray.init would retry it for minutes."""
+    if address == "auto":
+        return  # Ray resolves it from this machine's running cluster, or says there is none
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise UserInputError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.1:6379)")
+    try:
+        socket.create_connection((host, int(port)), timeout=ADDRESS_PROBE_TIMEOUT_S).close()
+    except OSError as error:
+        raise UserInputError(f"cannot reach a Ray cluster at --address {address} ({error}); "
+                             f"start it with `ray start --head` there, or fix the address"
+                             ) from None
+
+
 def start_ray(args: argparse.Namespace) -> dict[str, float]:
     """Join --address or start a local cluster (dashboard on 127.0.0.1, token auth kept)."""
     # Our own CSV/JSON/TensorBoard callbacks replace Tune's defaults (see study.search), and
@@ -100,15 +131,21 @@ def start_ray(args: argparse.Namespace) -> dict[str, float]:
     # Every epoch checkpoint forces an experiment snapshot (what makes --resume exact); with
     # short epochs Tune warns about that on every epoch.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    # Ray's start-up chatter would land on stderr, which is kept for our one-line errors.
+    quiet = {"log_to_driver": True, "logging_level": logging.ERROR}
     try:
         if args.address:
-            ray.init(address=args.address, log_to_driver=True)
+            context = ray.init(address=args.address, **quiet)
         else:
-            ray.init(dashboard_host=args.dashboard_host, log_to_driver=True)
+            context = ray.init(dashboard_host=args.dashboard_host, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = args.address or "a local cluster"
         raise UserInputError(f"could not reach Ray at {where} ({error}); check --address "
                              f"and that `ray start` ran there") from None
+    dashboard = f", dashboard http://{context.dashboard_url}" if context.dashboard_url else ""
+    auth = os.environ.get("RAY_AUTH_MODE", "token")
+    print(f"Ray: {'joined ' + args.address if args.address else 'local cluster'}{dashboard}, "
+          f"authentication: {'token' if auth == 'token' else auth + ' (RAY_AUTH_MODE)'}")
     return ray.cluster_resources()
 
 
@@ -142,6 +179,8 @@ def run_study(args: argparse.Namespace) -> int:
     layout, settings, stored = open_study(args)
     backbone = Backbone.build(settings.backbone, settings.backbone_weights,
                               settings.train_backbone, settings.seed, IMAGE_SIZE)
+    if args.address:
+        check_reachable(args.address)
     splits = load_data(settings, progress=not args.no_progress)
     current = fingerprint(splits, backbone)
     if stored:

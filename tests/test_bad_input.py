@@ -1,0 +1,182 @@
+"""Every bad input: one line on stderr naming problem and fix, exit code 2, no traceback,
+and nothing already under the storage path changed (issue: reliability, part 1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from study.cli import build_parser
+from study.settings import new_settings
+from tests.study_helpers import run_cli
+from trainables.backbones import build_backbone
+
+KEPT = "kept"  # an existing study under the storage path, which no case may touch
+QUICK = ["--trials", "1", "--epochs", "1"]
+
+
+@dataclass
+class Case:
+    """``prepare(tmp) -> extra argv``; the run must fail with ``expected`` in its message."""
+
+    name: str
+    prepare: Callable[[Path], list[str]]
+    expected: str
+    name_flag: str = "fresh"
+
+
+class CodeInPickle:
+    """Unpickling this runs code: it creates the file named ``marker``."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def data_copy(tmp: Path) -> Path:
+    return Path(shutil.copytree(tmp / "tiny", tmp / "data"))
+
+
+def first_video(root: Path, split: str = "Train") -> Path:
+    return sorted(path for path in (root / split).glob("*/*") if path.is_dir())[0]
+
+
+def data_args(root: Path) -> list[str]:
+    return ["--data-root", str(root)]
+
+
+def missing_root(tmp: Path) -> list[str]:
+    return data_args(tmp / "no-such-folder")
+
+
+def missing_split(tmp: Path) -> list[str]:
+    root = data_copy(tmp)
+    shutil.rmtree(root / "Val")
+    return data_args(root)
+
+
+def unknown_emotion(tmp: Path) -> list[str]:
+    root = data_copy(tmp)
+    shutil.copytree(first_video(root), root / "Train" / "Contempt" / "000001")
+    return data_args(root)
+
+
+def empty_video(tmp: Path) -> list[str]:
+    root = data_copy(tmp)
+    (root / "Train" / "Happy" / "empty_video").mkdir()
+    return data_args(root)
+
+
+def corrupt_video(tmp: Path) -> list[str]:
+    root = data_copy(tmp)
+    video = first_video(root).rename(first_video(root).with_name("all_corrupt"))
+    for number, frame in enumerate(sorted(video.iterdir())):
+        frame.write_bytes(b"" if number % 2 else b"not a png at all")
+    return data_args(root)
+
+
+def data_changed(tmp: Path) -> list[str]:
+    """A study whose stored fingerprint no longer matches the data on disk."""
+    root = data_copy(tmp)
+    argv = [*data_args(root), *QUICK]
+    settings = new_settings(build_parser().parse_args(argv))
+    study = tmp / "results" / "changed"
+    study.mkdir()
+    stale = {"data": {"source": "0" * 64, "target": "0" * 64}, "backbone": "0" * 64}
+    (study / "study.json").write_text(json.dumps({"settings": settings.to_dict(),
+                                                  "fingerprint": stale}))
+    return [*data_args(root), "--resume"]
+
+
+def weights(tmp: Path, content: object | bytes) -> list[str]:
+    path = tmp / "weights.pt"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        torch.save(content, path)
+    return ["--backbone", "vgg16", "--backbone-weights", str(path)]
+
+
+def pickle_with_code(tmp: Path) -> list[str]:
+    return weights(tmp, CodeInPickle(tmp / "code-ran"))
+
+
+def storage_is_file(tmp: Path) -> list[str]:
+    (tmp / "a-file").write_text("x")
+    return ["--storage-path", str(tmp / "a-file")]
+
+
+def flags(*argv: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: list(argv)
+
+
+CASES = [
+    Case("data root missing", missing_root, "no-such-folder"),
+    Case("split missing", missing_split, "Val"),
+    Case("unknown emotion folder", unknown_emotion, "Contempt"),
+    Case("empty video folder", empty_video, "empty_video"),
+    Case("video with only corrupt frames", corrupt_video, "all_corrupt"),
+    Case("more GPUs than the cluster", flags("--gpus", "3"), "--gpus 3"),
+    Case("negative --gpus", flags("--gpus", "-1"), "--gpus"),
+    Case("non-numeric --gpus", flags("--gpus", "two"), "--gpus"),
+    Case("negative --trials", flags("--trials", "-4"), "--trials"),
+    Case("non-numeric --trials", flags("--trials", "many"), "--trials"),
+    Case("zero --epochs", flags("--epochs", "0"), "--epochs"),
+    Case("negative --epochs", flags("--epochs", "-2"), "--epochs"),
+    Case("non-numeric --epochs", flags("--epochs", "1.5"), "--epochs"),
+    Case("--resume of no study", flags("--resume"), "to resume", name_flag="nothing-here"),
+    Case("existing name without --resume", flags(), "--resume", name_flag=KEPT),
+    Case("--resume after the data changed", data_changed, "changed", name_flag="changed"),
+    Case("weights file missing", flags("--backbone", "vgg16", "--backbone-weights",
+                                       "/no/such/weights.pt"), "weights.pt"),
+    Case("weights not a checkpoint", lambda tmp: weights(tmp, b"plain text, not torch"),
+         "weights.pt"),
+    Case("weights of another architecture",
+         lambda tmp: weights(tmp, build_backbone("small").state_dict()), "missing"),
+    Case("weights pickle carrying code", pickle_with_code, "weights.pt"),
+    Case("unreachable --address", flags("--address", "127.0.0.1:9"), "127.0.0.1:9"),
+    Case("storage path is a file", storage_is_file, "a-file"),
+    Case("storage path not writable", flags("--storage-path", "/proc/self/studies"),
+         "not writable"),
+    Case("unknown --space", flags("--space", "nonsense"), "nonsense"),
+]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+            for path in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, tiny_data: Path) -> Path:
+    shutil.copytree(tiny_data, tmp_path / "tiny")
+    kept = tmp_path / "results" / KEPT
+    kept.mkdir(parents=True)
+    (kept / "study.json").write_text('{"settings": {}}')
+    (kept / "trials.csv").write_text("trial_id\nabc\n")
+    return tmp_path
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_bad_input_gets_one_clear_line(case: Case, workspace: Path) -> None:
+    argv = ["--data-root", str(workspace / "tiny"), "--storage-path",
+            str(workspace / "results"), "--name", case.name_flag, "--no-progress",
+            *QUICK, *case.prepare(workspace)]
+    before = snapshot(workspace / "results")
+    result = run_cli(argv, timeout=180)
+    assert result.returncode == 2, result.stdout[-1000:] + result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert case.expected in lines[0], lines[0]
+    assert snapshot(workspace / "results") == before
+    assert not (workspace / "code-ran").exists(), "unpickling user weights ran code"
