@@ -63,7 +63,7 @@ class DeviceSplit:
     def create(cls, arrays: SplitArrays, device: torch.device) -> DeviceSplit:
         # Read-only object-store buffers cannot back a writable tensor; copy once here.
         inputs = torch.from_numpy(np.array(arrays.inputs, copy=True)).to(device)
-        labels = torch.from_numpy(np.asarray(arrays.frame_labels, dtype=np.int64)).to(device)
+        labels = torch.from_numpy(np.array(arrays.frame_labels, dtype=np.int64)).to(device)
         return cls(arrays, inputs, labels)
 
     def windows(self, seq_len: int, shift: int = 0) -> Tensor:
@@ -86,8 +86,9 @@ def _prepare(batch: Tensor) -> Tensor:
 
 
 def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """bf16 autocast on ``device`` when asked (the study asks for it on GPUs only)."""
+    if enabled:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return nullcontext()
 
 

@@ -54,7 +54,7 @@ def extract_features(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
     chunks = []
     for start in progress(range(0, len(frames), batch_size)):
-        batch = torch.from_numpy(np.asarray(frames[start:start + batch_size])).to(device)
+        batch = torch.from_numpy(np.array(frames[start:start + batch_size])).to(device)
         with autocast or torch.autocast("cpu", enabled=False):
             features = backbone(to_model_input(batch))
         chunks.append(features.float().cpu().numpy().astype(np.float16))
