@@ -7,6 +7,7 @@ or its :class:`~trainables.model.SequenceHead` on frozen-CNN features.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
@@ -51,6 +52,18 @@ class SplitArrays:
         return len(self.frame_labels)
 
 
+def shared_tensor(array: np.ndarray, device: torch.device) -> Tensor:
+    """``array`` on ``device``; on the CPU without a copy (zero-copy from Ray's object store
+    or a memory map), so concurrent CPU trials share one copy of the features.
+
+    The buffer is read-only and only ever indexed, never written; torch's warning about
+    non-writable arrays is therefore silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.asarray(array)).to(device)
+
+
 @dataclass
 class DeviceSplit:
     """A :class:`SplitArrays` whose arrays live on the training device."""
@@ -61,10 +74,8 @@ class DeviceSplit:
 
     @classmethod
     def create(cls, arrays: SplitArrays, device: torch.device) -> DeviceSplit:
-        # Read-only object-store buffers cannot back a writable tensor; copy once here.
-        inputs = torch.from_numpy(np.array(arrays.inputs, copy=True)).to(device)
-        labels = torch.from_numpy(np.array(arrays.frame_labels, dtype=np.int64)).to(device)
-        return cls(arrays, inputs, labels)
+        return cls(arrays, shared_tensor(arrays.inputs, device),
+                   shared_tensor(arrays.frame_labels.astype(np.int64, copy=False), device))
 
     def windows(self, seq_len: int, shift: int = 0) -> Tensor:
         index = window_index(self.arrays.video_offsets, seq_len, shift=shift)
