@@ -7,8 +7,7 @@ import sys
 from typing import NoReturn
 
 from study import defaults
-from trainables.config import BACKBONES, BATCH_SIZE, LEARNING_RATE
-from trainables.trainable import TRACKED_ACCURACIES
+from trainables.config import BACKBONES, BATCH_SIZE, LEARNING_RATE, TRACKED_ACCURACIES
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -37,3 +37,8 @@ def cache_root() -> Path:
         return Path(explicit).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "emotion-study"
+
+#: Accuracies whose best-so-far value is reported as ``best_<name>``.
+TRACKED_ACCURACIES = tuple(
+    f"{role}_{level}_acc" for role in ("source", "target", "test") for level in ("video", "frame")
+)

@@ -21,6 +21,7 @@ from ray import tune
 from torch import Tensor, nn
 
 from trainables.centroids import centroid_distances, compute_centroids
+from trainables.config import TRACKED_ACCURACIES
 from trainables.engine import (
     DeviceSplit,
     StudyArrays,
@@ -33,10 +34,6 @@ from trainables.metrics import split_metrics
 from trainables.network import NetworkSettings, build_network, make_optimizer
 
 CHECKPOINT_FILE = "state.pt"
-#: Accuracies whose best-so-far value is reported as ``best_<name>``.
-TRACKED_ACCURACIES = tuple(
-    f"{role}_{level}_acc" for role in ("source", "target", "test") for level in ("video", "frame")
-)
 
 
 @dataclass
