@@ -35,7 +35,11 @@ EMBEDDED_DATA_SEED = 0
 
 def open_study(args: argparse.Namespace) -> tuple[StudyLayout, StudySettings, dict[str, Any]]:
     """The study's folder and settings; refuses a clash between --name and --resume."""
-    storage = Path(args.storage_path).expanduser()
+    if "://" in args.storage_path:
+        raise UserInputError(f"--storage-path {args.storage_path}: URIs are not supported yet "
+                             f"(the study writes TensorBoard logs and NetB files directly); "
+                             f"mount the bucket or use a shared NFS folder")
+    storage = Path(args.storage_path).expanduser().absolute()
     if storage.exists() and not storage.is_dir():
         raise UserInputError(f"--storage-path {storage} is a file; give a folder")
     name = args.name or datetime.now().strftime("study-%Y%m%d-%H%M%S")
@@ -149,6 +153,38 @@ def start_ray(args: argparse.Namespace) -> dict[str, float]:
     return ray.cluster_resources()
 
 
+NETWORK_FILESYSTEMS = ("nfs", "nfs4", "cifs", "smb3", "lustre", "gpfs", "beegfs", "ceph",
+                       "glusterfs", "fuse.", "9p")
+
+
+def filesystem_type(path: Path) -> str:
+    """The type of the mount holding ``path`` (from /proc/mounts), or "" if unknown."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    resolved, best, kind = existing.resolve(), "", ""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return ""
+    for line in mounts:
+        fields = line.split()
+        if len(fields) > 2 and resolved.is_relative_to(fields[1]) and len(fields[1]) > len(best):
+            best, kind = fields[1], fields[2]
+    return kind
+
+
+def warn_if_storage_not_shared(storage: Path) -> None:
+    """Trials on other machines write their checkpoints and logs to --storage-path too."""
+    hosts = {node["NodeManagerAddress"] for node in ray.nodes() if node.get("Alive")}
+    kind = filesystem_type(storage)
+    if len(hosts) > 1 and not kind.startswith(NETWORK_FILESYSTEMS):
+        print(f"WARNING: the Ray cluster spans {len(hosts)} machines but --storage-path "
+              f"{storage} is on a local {kind or 'unknown'} filesystem. Every node must see "
+              f"the same folder (NFS or another network mount), or trials on other nodes "
+              f"cannot be resumed and their logs stay there.", flush=True)
+
+
 def plan_resources(args: argparse.Namespace, cluster: dict[str, float]) -> Resources:
     available = int(cluster.get("GPU", 0))
     gpus = available if args.gpus is None else args.gpus
@@ -186,6 +222,7 @@ def run_study(args: argparse.Namespace) -> int:
     if stored:
         check_unchanged(stored, current)
     resources = plan_resources(args, start_ray(args))
+    warn_if_storage_not_shared(layout.storage_path)
     data = study_arrays(splits, backbone, resources)
     if not stored:
         write_json(layout.study_file, {"settings": settings.to_dict(), "fingerprint": current,

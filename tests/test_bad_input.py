@@ -147,6 +147,7 @@ CASES = [
     Case("storage path is a file", storage_is_file, "a-file"),
     Case("storage path not writable", flags("--storage-path", "/proc/self/studies"),
          "not writable"),
+    Case("storage path a URI", flags("--storage-path", "s3://bucket/studies"), "URIs"),
     Case("unknown --space", flags("--space", "nonsense"), "nonsense"),
 ]
 
