@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from study.cli import build_parser
@@ -10,6 +11,10 @@ from trainables.errors import UserInputError
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Token authentication stays on, for joined clusters too (Ray < 2.61 defaults it on only
+    # for local ones). Ray reads this when imported, hence before the driver's imports; the
+    # token itself comes from RAY_AUTH_TOKEN or ~/.ray/auth_token.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         from study.driver import run_study
         return run_study(args)
