@@ -178,7 +178,8 @@ def tune_overhead(trials: int) -> tuple[list[Row], dict[str, float]]:
 
     loop_s = timed(lambda: [_trivial_work({"index": i}) for i in range(trials)],
                    torch.device("cpu"))[0]
-    ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
     try:
         with tempfile.TemporaryDirectory() as storage:
             tuner = tune.Tuner(

@@ -141,7 +141,9 @@ def start_ray(args: argparse.Namespace) -> dict[str, float]:
         if args.address:
             context = ray.init(address=args.address, **quiet)
         else:
-            context = ray.init(dashboard_host=args.dashboard_host, **quiet)
+            # "local": never join a cluster that happens to run on this machine (or a stale
+            # record of one); joining is what --address is for.
+            context = ray.init(address="local", dashboard_host=args.dashboard_host, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as error:
         where = args.address or "a local cluster"
         raise UserInputError(f"could not reach Ray at {where} ({error}); check --address "

@@ -131,7 +131,7 @@ def _read_centroids(config: dict, *, data: object, centroids: np.ndarray,
 def test_centroids_reach_trials_through_the_object_store(tmp_path: Path) -> None:
     centroids = np.random.default_rng(0).normal(size=(7, 128)).astype(np.float32)
     resources = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=1)
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         trainable = make_trainable(None, centroids, None, resources, function=_read_centroids)
         tuner = tune.Tuner(trainable, param_space={"lam": tune.grid_search([0.0, 1.0])},
