@@ -5,9 +5,9 @@ from __future__ import annotations
 STORAGE_PATH = "results"
 SPACE = "paper"
 METRIC = "target_video_acc"
-TRIALS = 8
-EPOCHS = 6
-NETB_EPOCHS = 8
+TRIALS = 6
+EPOCHS = 3
+NETB_EPOCHS = 6
 SOURCE_SPLIT = "Train"
 TARGET_SPLIT = "Val"
 SEED = 0

@@ -134,7 +134,7 @@ def test_expression_evolves_from_neutral_to_apex() -> None:
 def test_embedded_dataset_is_generated_once(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("EMOTION_STUDY_CACHE", str(tmp_path))
     monkeypatch.setattr(synthetic, "DEFAULT_VIDEOS_PER_CLASS", {"Train": 1})
-    stale = tmp_path / "embedded-afew-v1-seed5"
+    stale = tmp_path / synthetic.EMBEDDED_NAME.format(seed=5)
     (stale / "Train").mkdir(parents=True)  # a leftover without completion marker
     root = embedded_dataset(seed=5)
     assert root == stale and (root / synthetic.COMPLETE_MARKER).exists()

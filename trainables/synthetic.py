@@ -34,7 +34,7 @@ from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE, cache_root
 DEFAULT_SPLITS = ("Train", "Val", "Test")
 #: Videos per class in each split: about 2000 / 1300 / 550 frames with (12, 40) frames each.
 DEFAULT_VIDEOS_PER_CLASS = {"Train": 11, "Val": 7, "Test": 3}
-EMBEDDED_NAME = "embedded-afew-v1-seed{seed}"
+EMBEDDED_NAME = "embedded-afew-v2-seed{seed}"
 COMPLETE_MARKER = ".complete"
 MANIFEST_NAME = "manifest.csv"
 
@@ -42,7 +42,7 @@ MANIFEST_NAME = "manifest.csv"
 #: Train confuses look-alike pairs one way, Val/Test the other way round (as two annotator
 #: teams would), which is the cross-set bias the centroid loss has to cope with.
 LABEL_FLIPS: dict[str, dict[str, tuple[str, float]]] = {
-    "Train": {"Fear": ("Surprise", 0.4), "Disgust": ("Anger", 0.4), "Sad": ("Neutral", 0.35)},
+    "Train": {"Fear": ("Surprise", 0.3), "Disgust": ("Anger", 0.3), "Sad": ("Neutral", 0.3)},
     "Val": {"Surprise": ("Fear", 0.3), "Anger": ("Disgust", 0.3), "Neutral": ("Sad", 0.3)},
     "Test": {"Surprise": ("Fear", 0.3), "Anger": ("Disgust", 0.3), "Neutral": ("Sad", 0.3)},
 }
@@ -59,6 +59,10 @@ class Expression:
     mouth_open: float = 0.0   # lip separation
     mouth_width: float = 1.0  # mouth width scale
     wrinkles: float = 0.0     # nose/brow wrinkle strength (disgust, anger)
+    teeth: float = 0.0        # share of an open mouth showing white teeth (happy, fear)
+    flush: float = 0.0        # reddening of the face (anger)
+    tears: float = 0.0        # tear streaks under the eyes (sad)
+    cheeks: float = 0.0       # raised, rosy cheeks (happy)
 
     def towards(self, apex: Expression, amount: float) -> Expression:
         """Linear blend from ``self`` (amount 0) to ``apex`` (amount 1)."""
@@ -70,15 +74,15 @@ NEUTRAL = Expression()
 APEX: dict[str, Expression] = {
     "Neutral": NEUTRAL,
     "Anger": Expression(brow_tilt=-0.8, brow_raise=-0.04, eye_open=0.65, smile=-0.25,
-                        mouth_width=0.75, wrinkles=0.6),
+                        mouth_width=0.75, wrinkles=0.6, flush=0.7),
     "Disgust": Expression(brow_tilt=-0.35, brow_raise=-0.02, eye_open=0.45, smile=-0.6,
                           mouth_open=0.25, mouth_width=0.9, wrinkles=1.0),
     "Fear": Expression(brow_tilt=0.6, brow_raise=0.06, eye_open=1.55, smile=-0.2,
-                       mouth_open=0.45, mouth_width=1.25),
+                       mouth_open=0.6, mouth_width=1.25, teeth=1.0),
     "Happy": Expression(brow_raise=0.02, eye_open=0.75, smile=0.9, mouth_open=0.35,
-                        mouth_width=1.35),
-    "Sad": Expression(brow_tilt=0.75, eye_open=0.75, smile=-0.75, mouth_width=0.9),
-    "Surprise": Expression(brow_tilt=0.1, brow_raise=0.1, eye_open=1.7, mouth_open=1.0,
+                        mouth_width=1.35, teeth=1.0, cheeks=1.0),
+    "Sad": Expression(brow_tilt=0.75, eye_open=0.75, smile=-0.75, mouth_width=0.9, tears=1.0),
+    "Surprise": Expression(brow_tilt=0.1, brow_raise=0.1, eye_open=1.7, mouth_open=1.2,
                            mouth_width=0.7),
 }
 
@@ -94,12 +98,13 @@ class Domain:
     noise: float                      # Gaussian noise std, in grey levels
     blur: float                       # Gaussian blur radius, in pixels at 96x96
     background: tuple[int, int, int]  # mean backdrop colour (per-video variation is small)
+    offset: tuple[float, float] = (0.0, 0.0)  # face-centre shift (x, y), in image widths
 
 
-SOURCE = Domain(brightness=1.05, cast=(1.08, 1.0, 0.88), side_light=0.0, face_scale=0.85,
-                noise=2.0, blur=0.0, background=(150, 140, 120))
-TARGET = Domain(brightness=0.9, cast=(0.94, 1.0, 1.07), side_light=0.25, face_scale=0.78,
-                noise=4.0, blur=0.4, background=(120, 130, 135))
+SOURCE = Domain(brightness=1.05, cast=(1.06, 1.0, 0.9), side_light=0.0, face_scale=1.05,
+                noise=2.0, blur=0.0, background=(135, 128, 118))
+TARGET = Domain(brightness=0.85, cast=(0.9, 1.0, 1.12), side_light=0.3, face_scale=1.0,
+                noise=4.0, blur=0.4, background=(115, 122, 128), offset=(0.1, -0.04))
 DOMAINS: dict[str, Domain] = {"Train": SOURCE, "Val": TARGET, "Test": TARGET}
 
 
@@ -118,16 +123,16 @@ class Identity:
 
 
 def _identity(rng: np.random.Generator, domain: Domain) -> Identity:
-    skin = rng.uniform(0.5, 1.0)
+    skin = rng.uniform(0.9, 1.05)
     return Identity(
-        face_aspect=float(rng.uniform(0.7, 0.88)),
-        skin=tuple(int(v) for v in np.array([235, 190, 160]) * skin + rng.integers(-12, 12, 3)),
-        hair=tuple(int(v) for v in rng.integers(10, 120, 3)),
-        background=tuple(int(v) for v in np.array(domain.background) + rng.integers(-25, 25, 3)),
-        eye_gap=float(rng.uniform(0.17, 0.23)),
-        eye_y=float(rng.uniform(0.40, 0.46)),
-        mouth_y=float(rng.uniform(0.70, 0.76)),
-        brow_gap=float(rng.uniform(0.07, 0.10)),
+        face_aspect=float(rng.uniform(0.78, 0.86)),
+        skin=tuple(int(v) for v in np.array([175, 140, 120]) * skin + rng.integers(-5, 5, 3)),
+        hair=tuple(int(v) for v in rng.integers(10, 40, 3)),
+        background=tuple(int(v) for v in np.array(domain.background) + rng.integers(-6, 6, 3)),
+        eye_gap=float(rng.uniform(0.19, 0.22)),
+        eye_y=float(rng.uniform(0.40, 0.43)),
+        mouth_y=float(rng.uniform(0.72, 0.75)),
+        brow_gap=float(rng.uniform(0.085, 0.10)),
     )
 
 
@@ -154,43 +159,66 @@ class _Canvas:
 def _draw_brows(c: _Canvas, who: Identity, e: Expression) -> None:
     y = who.eye_y - who.brow_gap - e.brow_raise
     for side in (-1, 1):
-        inner, outer = 0.5 + side * 0.07, 0.5 + side * (who.eye_gap + 0.1)
+        inner, outer = 0.5 + side * 0.06, 0.5 + side * (who.eye_gap + 0.12)
         # Inner ends move by brow_tilt: up for sad/fear, down (a frown "V") for anger.
-        c.line([(inner, y - 0.08 * e.brow_tilt), (outer, y + 0.015 * e.brow_tilt)],
-               fill=who.hair, width=0.045)
+        c.line([(inner, y - 0.15 * e.brow_tilt), (outer, y + 0.03 * e.brow_tilt)],
+               fill=who.hair, width=0.09)
 
 
 def _draw_eyes(c: _Canvas, who: Identity, e: Expression) -> None:
     for side in (-1, 1):
         cu = 0.5 + side * who.eye_gap
-        c.ellipse(cu, who.eye_y, 0.085, 0.04 * e.eye_open, fill=(245, 245, 240))
-        c.ellipse(cu, who.eye_y, 0.03, min(0.03, 0.03 * e.eye_open), fill=(30, 25, 20))
+        c.ellipse(cu, who.eye_y, 0.12, 0.065 * e.eye_open, fill=(250, 250, 245))
+        c.ellipse(cu, who.eye_y, 0.04, min(0.04, 0.04 * e.eye_open), fill=(15, 10, 10))
 
 
 def _draw_mouth(c: _Canvas, who: Identity, e: Expression) -> None:
-    half = 0.17 * e.mouth_width
+    half = 0.27 * e.mouth_width
     u = np.linspace(-1.0, 1.0, 9)
     # Corners sit higher than the centre for a smile, lower for a frown.
-    upper_v = who.mouth_y - 0.09 * e.smile * (u**2 - 0.5) - 0.05 * e.mouth_open
-    lower_v = upper_v + 0.13 * e.mouth_open * (1 - u**2)
-    lip = (150, 60, 60)
+    upper_v = who.mouth_y - 0.18 * e.smile * (u**2 - 0.5) - 0.07 * e.mouth_open
+    lower_v = upper_v + 0.22 * e.mouth_open * (1 - u**2)
+    lip = (120, 30, 40)
     if e.mouth_open > 0.05:
         outline = [c.xy(0.5 + half * a, b) for a, b in zip(u, upper_v, strict=True)]
         outline += [c.xy(0.5 + half * a, b) for a, b in zip(u[::-1], lower_v[::-1], strict=True)]
-        c.draw.polygon(outline, fill=(70, 20, 25), outline=lip)
-    else:
-        c.line(list(zip(0.5 + half * u, upper_v, strict=True)), fill=lip, width=0.04)
+        c.draw.polygon(outline, fill=(40, 5, 10), outline=lip)
+        if e.teeth > 0.05:  # upper teeth: a white band under the upper lip
+            teeth_v = upper_v + e.teeth * 0.5 * (lower_v - upper_v)
+            band = [c.xy(0.5 + half * a, b) for a, b in zip(u, upper_v, strict=True)]
+            band += [c.xy(0.5 + half * a, b)
+                     for a, b in zip(u[::-1], teeth_v[::-1], strict=True)]
+            c.draw.polygon(band, fill=(245, 245, 235))
+    c.line(list(zip(0.5 + half * u, upper_v, strict=True)), fill=lip, width=0.06)
 
 
 def _draw_wrinkles(c: _Canvas, who: Identity, e: Expression) -> None:
     if e.wrinkles < 0.15:
         return
-    shade = tuple(int(v * (1 - 0.35 * e.wrinkles)) for v in who.skin)
-    for dv in (0.0, 0.035):  # nose-bridge creases
-        c.line([(0.45, 0.54 + dv), (0.55, 0.54 + dv)], fill=shade, width=0.015)
+    shade = tuple(int(v * (1 - 0.7 * e.wrinkles)) for v in who.skin)
+    for dv in (0.0, 0.04):   # nose-bridge creases
+        c.line([(0.43, 0.54 + dv), (0.57, 0.54 + dv)], fill=shade, width=0.025)
     for side in (-1, 1):     # vertical lines between the brows
-        c.line([(0.5 + side * 0.025, who.eye_y - who.brow_gap),
-                (0.5 + side * 0.025, who.eye_y - 0.03)], fill=shade, width=0.012)
+        c.line([(0.5 + side * 0.03, who.eye_y - who.brow_gap),
+                (0.5 + side * 0.03, who.eye_y - 0.02)], fill=shade, width=0.02)
+
+
+def _draw_tears(c: _Canvas, who: Identity, e: Expression) -> None:
+    if e.tears < 0.15:
+        return
+    for side in (-1, 1):
+        cu = 0.5 + side * who.eye_gap
+        c.line([(cu, who.eye_y + 0.06), (cu + side * 0.01, who.eye_y + 0.06 + 0.25 * e.tears)],
+               fill=(140, 200, 255), width=0.05)
+
+
+def _draw_cheeks(c: _Canvas, who: Identity, e: Expression) -> None:
+    if e.cheeks < 0.15:
+        return
+    rose = tuple(int(v + e.cheeks * (t - v))
+                 for v, t in zip(who.skin, (235, 110, 120), strict=True))
+    for side in (-1, 1):
+        c.ellipse(0.5 + side * (who.eye_gap + 0.06), who.eye_y + 0.17, 0.09, 0.07, fill=rose)
 
 
 def _render_face(size: int, who: Identity, e: Expression, domain: Domain,
@@ -198,15 +226,17 @@ def _render_face(size: int, who: Identity, e: Expression, domain: Domain,
     """Draw one face at 2x resolution and downsample, for smooth edges."""
     big = 2 * size
     image = Image.new("RGB", (big, big), who.background)
-    h = domain.face_scale * big * (1 + 0.04 * jitter[2])
+    h = domain.face_scale * big * (1 + 0.01 * jitter[2])
     w = h * who.face_aspect
-    x0 = (big - w) / 2 + jitter[0] * 0.04 * big
-    y0 = (big - h) / 2 + jitter[1] * 0.04 * big
+    x0 = (big - w) / 2 + (domain.offset[0] + jitter[0] * 0.01) * big
+    y0 = (big - h) / 2 + (domain.offset[1] + jitter[1] * 0.01) * big
     draw = ImageDraw.Draw(image)
     canvas = _Canvas(draw, (x0, y0, w, h))
     canvas.ellipse(0.5, 0.12, 0.52, 0.2, fill=who.hair)
-    canvas.ellipse(0.5, 0.5, 0.5, 0.5, fill=who.skin)
-    for part in (_draw_brows, _draw_eyes, _draw_mouth, _draw_wrinkles):
+    skin = tuple(int(v + e.flush * (t - v)) for v, t in zip(who.skin, (205, 85, 70), strict=True))
+    canvas.ellipse(0.5, 0.5, 0.5, 0.5, fill=skin)
+    for part in (_draw_brows, _draw_eyes, _draw_mouth, _draw_wrinkles, _draw_tears,
+                 _draw_cheeks):
         part(canvas, who, e)
     canvas.line([(0.5, 0.5), (0.48, 0.6), (0.52, 0.6)],
                 fill=tuple(int(v * 0.8) for v in who.skin), width=0.012)
@@ -228,9 +258,9 @@ def _apply_domain(image: Image.Image, domain: Domain, rng: np.random.Generator) 
 def _intensity_curve(n: int, rng: np.random.Generator) -> np.ndarray:
     """Expression intensity per frame: neutral, then a smooth onset up to the apex."""
     t = np.linspace(0.0, 1.0, n)
-    onset, duration = rng.uniform(0.0, 0.25), rng.uniform(0.2, 0.45)
+    onset, duration = rng.uniform(0.0, 0.05), rng.uniform(0.05, 0.15)
     ramp = np.clip((t - onset) / duration, 0.0, 1.0)
-    return rng.uniform(0.8, 1.0) * ramp * ramp * (3 - 2 * ramp)
+    return rng.uniform(0.9, 1.0) * ramp * ramp * (3 - 2 * ramp)
 
 
 def render_video(true_class: str, n_frames: int, domain: Domain, image_size: int,
