@@ -131,8 +131,9 @@ def build_parser() -> OneLineParser:
     study.add_argument("--name", default=None,
                        help="study name, the folder under --storage-path [study-<time>].")
     study.add_argument("--storage-path", default=defaults.STORAGE_PATH,
-                       help="folder where studies live. On a multi-node cluster it must be "
-                            "shared by every node (an NFS or other network mount).")
+                       help="folder, or URI that pyarrow opens (s3://, gs://, hdfs://, "
+                            "file://), where studies live. On a multi-node cluster it must be "
+                            "shared by every node: a URI, or an NFS or other network mount.")
     study.add_argument("--resume", action="store_true",
                        help="continue the study --name: keep finished trials, continue "
                             "interrupted ones from their last checkpoint, reuse NetB.")

@@ -19,10 +19,11 @@ from typing import Any
 import ray
 
 from study.layout import StudyLayout, read_json, write_json
-from study.outputs import relative, summary_table, write_outputs
+from study.outputs import summary_table, write_outputs
 from study.search import build_tuner, fixed_config, make_trainable
 from study.settings import StudySettings, new_settings, resumed_settings
 from study.stages import Backbone, Resources, netb_stage, split_features
+from study.storage import is_uri
 from trainables.config import IMAGE_SIZE
 from trainables.data import SplitData, load_split
 from trainables.engine import SplitArrays, StudyArrays
@@ -35,27 +36,30 @@ EMBEDDED_DATA_SEED = 0
 
 def open_study(args: argparse.Namespace) -> tuple[StudyLayout, StudySettings, dict[str, Any]]:
     """The study's folder and settings; refuses a clash between --name and --resume."""
-    if "://" in args.storage_path:
-        raise UserInputError(f"--storage-path {args.storage_path}: URIs are not supported yet "
-                             f"(the study writes TensorBoard logs and NetB files directly); "
-                             f"mount the bucket or use a shared NFS folder")
-    storage = Path(args.storage_path).expanduser().absolute()
-    if storage.exists() and not storage.is_dir():
-        raise UserInputError(f"--storage-path {storage} is a file; give a folder")
     name = args.name or datetime.now().strftime("study-%Y%m%d-%H%M%S")
     if "/" in name or name in ("", ".", ".."):
         raise UserInputError(f"--name {name!r} must be a plain folder name")
-    layout = StudyLayout.create(storage, name)
+    if not is_uri(args.storage_path):
+        storage = Path(args.storage_path).expanduser().absolute()
+        if storage.exists() and not storage.is_dir():
+            raise UserInputError(f"--storage-path {storage} is a file; give a folder")
+    layout = StudyLayout.create(args.storage_path, name)
+    layout.clear_mirror()
+    where = layout.display_storage
     if args.resume:
         if not layout.exists():
-            raise UserInputError(f"no study {name!r} under {storage} to resume; check --name "
+            raise UserInputError(f"no study {name!r} under {where} to resume; check --name "
                                  f"and --storage-path, or start it without --resume")
+        layout.pull("study.json", "netb", "tensorboard")
         stored = read_json(layout.study_file)
         return layout, resumed_settings(args, stored["settings"]), stored
-    if layout.root.exists() and any(layout.root.iterdir()):
-        raise UserInputError(f"a study named {name!r} already exists in {storage}; add "
+    if layout.is_taken():
+        raise UserInputError(f"a study named {name!r} already exists in {where}; add "
                              f"--resume to continue it, or pick another --name")
-    check_writable(storage)
+    if layout.remote:
+        layout.remote.check_writable()
+    else:
+        check_writable(layout.storage_path)
     return layout, new_settings(args), {}
 
 
@@ -224,11 +228,13 @@ def run_study(args: argparse.Namespace) -> int:
     if stored:
         check_unchanged(stored, current)
     resources = plan_resources(args, start_ray(args))
-    warn_if_storage_not_shared(layout.storage_path)
+    if not layout.remote:
+        warn_if_storage_not_shared(layout.storage_path)
     data = study_arrays(splits, backbone, resources)
     if not stored:
         write_json(layout.study_file, {"settings": settings.to_dict(), "fingerprint": current,
                                        "created": datetime.now().isoformat(timespec="seconds")})
+        layout.push("study.json")
     backbone_state = backbone.state if backbone.trainable else None
     netb_settings = NetworkSettings(batch_size=settings.batch_size, lr=settings.lr,
                                     paper_init=settings.paper_init, backbone=settings.backbone)
@@ -247,18 +253,19 @@ def run_study(args: argparse.Namespace) -> int:
 def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> int:
     """Write trials.csv and best.json, print the summary and what to do next."""
     frame = write_outputs(layout, settings.epochs, settings.objective)
+    layout.push()
     print("\n" + summary_table(frame))
     finished = int(frame["status"].isin(["TERMINATED"]).sum())
     stopped = int(frame["stopped_early"].sum()) if "stopped_early" in frame else 0
     early = f" ({stopped} stopped early by {settings.scheduler.upper()})" if stopped else ""
-    where = relative(layout.root)
+    where = layout.display_root
     print(f"\n{finished}/{settings.trials} trials finished{early} in {elapsed / 60:.1f} min. "
           f"Results: {where}/trials.csv, {where}/best.json")
     print(f"TensorBoard: tensorboard --logdir {where}")
     print(f"Report:      python -m study.report --name {layout.name} "
-          f"--storage-path {relative(layout.storage_path)}")
+          f"--storage-path {layout.display_storage}")
     if finished < settings.trials:
         print(f"Unfinished:  python -m study.run --name {layout.name} --storage-path "
-              f"{relative(layout.storage_path)} --resume")
+              f"{layout.display_storage} --resume")
     return 0
 

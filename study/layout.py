@@ -2,27 +2,38 @@
 
 Ray Tune owns the experiment files (``tuner.pkl``, experiment state, one folder per
 trial with its ``params.json``, ``result.json`` and checkpoints); this module names the
-study's own files beside them.
+study's own files beside them. When ``STORAGE`` is a URI, the study's own files live in a
+local mirror and are pushed to (and pulled from) the URI; see :mod:`study.storage`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from study.storage import RemoteFolder, is_uri, mirror_folder
+
+#: The study's own files and folders (everything else under the study is Ray Tune's).
+OWN_FILES = ("study.json", "netb", "tensorboard", "trials.csv", "best.json", "report")
+
 
 @dataclass(frozen=True)
 class StudyLayout:
-    """Paths of one study."""
+    """Paths of one study: ``root`` on this machine, and ``remote`` when stored at a URI."""
 
     root: Path
+    remote: RemoteFolder | None = None
 
     @classmethod
     def create(cls, storage_path: str | Path, name: str) -> StudyLayout:
+        if is_uri(str(storage_path)):
+            storage = RemoteFolder.open(str(storage_path))
+            return cls(mirror_folder(storage.uri) / name, storage.child(name))
         return cls(Path(storage_path).expanduser().resolve() / name)
 
     @property
@@ -32,6 +43,25 @@ class StudyLayout:
     @property
     def storage_path(self) -> Path:
         return self.root.parent
+
+    @property
+    def tune_storage(self) -> str:
+        """Ray Tune's ``storage_path``: the URI itself, or the local folder."""
+        return self.remote.uri.rpartition("/")[0] if self.remote else str(self.storage_path)
+
+    @property
+    def tune_path(self) -> str:
+        """The experiment folder as Ray Tune names it (for restore and analysis)."""
+        return self.remote.uri if self.remote else str(self.root)
+
+    @property
+    def display_storage(self) -> str:
+        """``--storage-path`` as the user should type it again."""
+        return self.tune_storage if self.remote else relative(self.storage_path)
+
+    @property
+    def display_root(self) -> str:
+        return self.remote.uri if self.remote else relative(self.root)
 
     @property
     def study_file(self) -> Path:
@@ -70,7 +100,32 @@ class StudyLayout:
         return self.root / "report"
 
     def exists(self) -> bool:
+        if self.remote:
+            return self.remote.has(self.study_file.name)
         return self.study_file.exists()
+
+    def is_taken(self) -> bool:
+        """Something is already stored under this study's name."""
+        if self.remote:
+            return not self.remote.is_empty()
+        return self.root.exists() and any(self.root.iterdir())
+
+    def clear_mirror(self) -> None:
+        """Empty the local mirror of a URI study: the URI is the truth, stale copies are not."""
+        if self.remote:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def push(self, *names: str) -> None:
+        """Upload the study's own ``names`` (default: all) to the URI; no-op when local."""
+        if self.remote:
+            for name in names or OWN_FILES:
+                self.remote.upload(self.root / name, name)
+
+    def pull(self, *names: str) -> None:
+        """Download the study's own ``names`` (default: all) from the URI; no-op when local."""
+        if self.remote:
+            for name in names or OWN_FILES:
+                self.remote.download(name, self.root / name)
 
 
 def write_json(path: Path, payload: Any) -> None:
@@ -84,3 +139,11 @@ def write_json(path: Path, payload: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the working directory when below it, for shorter messages."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,7 +20,7 @@ SUMMARY_COLUMNS = ("trial_id", "status", *HPARAMS, "epochs_done", "best_target_v
 
 def load_analysis(layout: StudyLayout) -> tune.ExperimentAnalysis:
     """Tune's own view of the experiment on disk (finished, running or interrupted)."""
-    return tune.ExperimentAnalysis(str(layout.root))
+    return tune.ExperimentAnalysis(layout.tune_path)
 
 
 def trial_row(trial: Any, epochs: int) -> dict[str, Any]:
@@ -40,12 +39,13 @@ def trial_row(trial: Any, epochs: int) -> dict[str, Any]:
 
 
 def trials_frame(analysis: tune.ExperimentAnalysis, epochs: int, objective: str) -> pd.DataFrame:
-    """All trials, best objective first."""
+    """All trials, best objective first (ties by trial id, so the order is reproducible)."""
     frame = pd.DataFrame([trial_row(trial, epochs) for trial in analysis.trials])
     if "stopped_at_epoch" in frame:
         frame["stopped_at_epoch"] = frame["stopped_at_epoch"].astype("Int64")
     if objective in frame:
-        frame = frame.sort_values(objective, ascending=False, na_position="last")
+        frame = frame.sort_values([objective, "trial_id"], ascending=[False, True],
+                                  na_position="last")
     return frame.reset_index(drop=True)
 
 
@@ -72,11 +72,3 @@ def summary_table(frame: pd.DataFrame) -> str:
     """The end-of-study table, compact enough for a terminal."""
     columns = [c for c in SUMMARY_COLUMNS if c in frame]
     return frame[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}")
-
-
-def relative(path: Path) -> str:
-    """``path`` relative to the working directory when below it, for shorter messages."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)

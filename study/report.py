@@ -36,9 +36,10 @@ from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 import search_spaces
 from study import defaults
 from study.cli import OneLineParser
-from study.layout import StudyLayout, read_json
-from study.outputs import load_analysis, relative
+from study.layout import StudyLayout, read_json, relative
+from study.outputs import load_analysis
 from study.settings import StudySettings
+from study.storage import is_uri
 from study.tensorboard import HPARAMS
 from trainables.centroids import compute_centroids
 from trainables.config import DEFAULT_CLASSES
@@ -138,19 +139,35 @@ class Study:
 
 
 def find_study(storage_path: str, name: str) -> StudyLayout:
-    """The study folder; bad names and paths are the user's to fix (one-line errors)."""
+    """The study folder; bad names and paths are the user's to fix (one-line errors).
+
+    A study stored at a URI is downloaded whole (checkpoints included: Table V needs them)
+    into its local mirror, and reported from there.
+    """
+    if "/" in name or name in ("", ".", ".."):
+        raise UserInputError(f"--name {name!r} must be a plain folder name")
+    if is_uri(storage_path):
+        return download_study(StudyLayout.create(storage_path, name))
     storage = Path(storage_path).expanduser()
     if storage.exists() and not storage.is_dir():
         raise UserInputError(f"--storage-path {storage} is a file; give the folder that holds "
                              f"the study")
-    if "/" in name or name in ("", ".", ".."):
-        raise UserInputError(f"--name {name!r} must be a plain folder name")
     layout = StudyLayout.create(storage, name)
     if not layout.exists():
         known = sorted(p.parent.name for p in storage.glob("*/study.json"))
         hint = f"studies there: {', '.join(known)}" if known else "it holds no study"
         raise UserInputError(f"no study {name!r} under {storage} ({hint}); check --name and "
                              f"--storage-path")
+    return layout
+
+
+def download_study(layout: StudyLayout) -> StudyLayout:
+    if not layout.exists():
+        raise UserInputError(f"no study {layout.name!r} under {layout.tune_storage}; check "
+                             f"--name and --storage-path")
+    layout.clear_mirror()
+    print(f"Downloading {layout.remote.uri} to {layout.root}")
+    layout.remote.download("", layout.root)
     return layout
 
 
@@ -886,7 +903,7 @@ def build_parser() -> OneLineParser:
                                        "to STORAGE/NAME/report/.")
     parser.add_argument("--name", required=True, help="the study's name (its folder).")
     parser.add_argument("--storage-path", default=defaults.STORAGE_PATH,
-                        help=f"folder holding the study [{defaults.STORAGE_PATH}].")
+                        help=f"folder or URI holding the study [{defaults.STORAGE_PATH}].")
     return parser
 
 
@@ -894,11 +911,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per in-memory study else
     try:
-        path, missing = write_report(find_study(args.storage_path, args.name))
+        layout = find_study(args.storage_path, args.name)
+        path, missing = write_report(StudyLayout(layout.root))  # the local copy
     except UserInputError as error:
         sys.stderr.write(f"study.report: error: {error}\n")
         return 2
-    print(f"Report: {relative(path)}")
+    layout.push("report")
+    print(f"Report: {layout.display_root}/report/report.md" if layout.remote
+          else f"Report: {relative(path)}")
     if missing:
         print(f"{len(missing)} item(s) missing; see the top of the report.")
     return 0

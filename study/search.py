@@ -19,6 +19,7 @@ import search_spaces
 from study.layout import StudyLayout
 from study.settings import StudySettings
 from study.stages import Resources
+from study.storage import UploadCallback
 from study.tensorboard import HPARAMS, TrialTensorBoardCallback
 from trainables.engine import StudyArrays
 from trainables.trainable import train_neta
@@ -84,9 +85,9 @@ def trial_table(settings: StudySettings) -> CLIReporter:
 def build_tuner(layout: StudyLayout, settings: StudySettings, trainable: Any,
                 resources: Resources, cluster_cpus: float, fixed: dict[str, Any]) -> tune.Tuner:
     """A new Tuner, or the interrupted one restored with Optuna's history and checkpoints."""
-    if tune.Tuner.can_restore(str(layout.root)):
-        print(f"Resuming the search in {layout.root}")
-        return tune.Tuner.restore(str(layout.root), trainable, resume_unfinished=True,
+    if tune.Tuner.can_restore(layout.tune_path):
+        print(f"Resuming the search in {layout.display_root}")
+        return tune.Tuner.restore(layout.tune_path, trainable, resume_unfinished=True,
                                   resume_errored=True)
     space = search_spaces.load(settings.space)
     # A define-by-run space makes OptunaSearch ignore TuneConfig's metric, so give it here too.
@@ -99,10 +100,12 @@ def build_tuner(layout: StudyLayout, settings: StudySettings, trainable: Any,
         max_concurrent_trials=max_concurrent(resources, cluster_cpus),
         trial_dirname_creator=trial_dirname)
     run_config = tune.RunConfig(
-        name=layout.name, storage_path=str(layout.storage_path), verbose=1,
+        name=layout.name, storage_path=layout.tune_storage, verbose=1,
         progress_reporter=trial_table(settings),
         callbacks=[CSVLoggerCallback(), JsonLoggerCallback(),
-                   TrialTensorBoardCallback(layout.tensorboard_dir)],
+                   TrialTensorBoardCallback(layout.tensorboard_dir),
+                   *([UploadCallback(partial(layout.push, "tensorboard"))]
+                     if layout.remote else [])],
         # Keep the best epoch (for the report's confusion matrix); Tune also keeps the latest.
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=1, checkpoint_score_attribute=settings.metric,

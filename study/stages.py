@@ -132,7 +132,7 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
     ``summary.json`` is written last and marks a complete NetB.
     """
     if layout.netb_summary.exists() and layout.centroids_file.exists():
-        print(f"Reusing NetB from {layout.netb_dir}")
+        print(f"Reusing NetB from {layout.display_root}/netb")
         return np.asarray(read_json(layout.centroids_file)["centroids"], dtype=np.float32)
     task = _netb_task.options(num_gpus=resources.task_gpus, num_cpus=resources.cpus_per_trial)
     result: NetBResult = ray.get(task.remote(data, settings, options, backbone_state,
@@ -142,6 +142,7 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
     write_json(layout.centroids_file, result.centroids.to_dict())
     log_netb(layout.tensorboard_dir, result.history)
     write_json(layout.netb_summary, {**result.summary, "history": result.history})
+    layout.push("netb", "tensorboard")
     metrics = result.summary["metrics"]
     print(f"NetB: target video acc {metrics['target_video_acc']:.3f}, source video acc "
           f"{metrics.get('source_video_acc', float('nan')):.3f}, cluster/label agreement "

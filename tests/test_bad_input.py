@@ -147,7 +147,8 @@ CASES = [
     Case("storage path is a file", storage_is_file, "a-file"),
     Case("storage path not writable", flags("--storage-path", "/proc/self/studies"),
          "not writable"),
-    Case("storage path a URI", flags("--storage-path", "s3://bucket/studies"), "URIs"),
+    Case("storage URI pyarrow cannot open", flags("--storage-path", "nosuch://bucket/studies"),
+         "nosuch://bucket/studies"),
     Case("unknown --space", flags("--space", "nonsense"), "nonsense"),
 ]
 
