@@ -5,8 +5,8 @@ from __future__ import annotations
 STORAGE_PATH = "results"
 SPACE = "paper"
 METRIC = "target_video_acc"
-TRIALS = 6
-EPOCHS = 3
+TRIALS = 8
+EPOCHS = 6
 NETB_EPOCHS = 6
 SOURCE_SPLIT = "Train"
 TARGET_SPLIT = "Val"

@@ -761,6 +761,9 @@ def space_distributions(space: str) -> dict[str, optuna.distributions.BaseDistri
     return dict(trial.distributions)
 
 
+IMPORTANCE_SEED = 0
+
+
 def importances(study: Study) -> dict[str, float] | str:
     """Optuna's parameter importances of the objective, or why there are none."""
     distributions = space_distributions(study.settings.space)
@@ -780,7 +783,10 @@ def importances(study: Study) -> dict[str, float] | str:
                                                          distributions=distributions,
                                                          value=value))
     try:
-        return optuna.importance.get_param_importances(optuna_study)
+        # fANOVA fits the objective's values; Optuna 5's default (PED-ANOVA) only looks at
+        # which trials reach the top quantile, one trial in a small study.
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=IMPORTANCE_SEED)
+        return optuna.importance.get_param_importances(optuna_study, evaluator=evaluator)
     except (RuntimeError, ValueError) as error:
         return f"Optuna could not compute parameter importances ({error})."
 
