@@ -253,7 +253,8 @@ def run_study(args: argparse.Namespace) -> int:
 def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> int:
     """Write trials.csv and best.json, print the summary and what to do next."""
     frame = write_outputs(layout, settings.epochs, settings.objective)
-    layout.push()
+    # study.json and netb/ were uploaded when written; only these change during the search.
+    layout.push("tensorboard", layout.trials_csv.name, layout.best_file.name)
     print("\n" + summary_table(frame))
     finished = int(frame["status"].isin(["TERMINATED"]).sum())
     stopped = int(frame["stopped_early"].sum()) if "stopped_early" in frame else 0

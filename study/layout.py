@@ -18,9 +18,6 @@ from typing import Any
 
 from study.storage import RemoteFolder, is_uri, mirror_folder
 
-#: The study's own files and folders (everything else under the study is Ray Tune's).
-OWN_FILES = ("study.json", "netb", "tensorboard", "trials.csv", "best.json", "report")
-
 
 @dataclass(frozen=True)
 class StudyLayout:
@@ -116,15 +113,15 @@ class StudyLayout:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def push(self, *names: str) -> None:
-        """Upload the study's own ``names`` (default: all) to the URI; no-op when local."""
+        """Upload the study's own files or folders ``names`` to the URI; no-op when local."""
         if self.remote:
-            for name in names or OWN_FILES:
+            for name in names:
                 self.remote.upload(self.root / name, name)
 
     def pull(self, *names: str) -> None:
-        """Download the study's own ``names`` (default: all) from the URI; no-op when local."""
+        """Download the study's own files or folders ``names`` from the URI; no-op when local."""
         if self.remote:
-            for name in names or OWN_FILES:
+            for name in names:
                 self.remote.download(name, self.root / name)
 
 

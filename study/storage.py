@@ -29,6 +29,12 @@ def is_uri(storage_path: str) -> bool:
     return "://" in storage_path
 
 
+def first_line(error: BaseException) -> str:
+    """pyarrow's errors run to many lines (AWS details); a one-line error keeps the first."""
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def mirror_folder(storage_uri: str) -> Path:
     """The local mirror of one storage URI (one folder per URI, under the data cache)."""
     digest = hashlib.sha256(storage_uri.encode()).hexdigest()[:16]
@@ -49,8 +55,8 @@ class RemoteFolder:
         try:
             filesystem, path = pafs.FileSystem.from_uri(uri)
         except (pyarrow.ArrowException, OSError, ValueError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise UserInputError(f"--storage-path {uri}: pyarrow cannot open it ({reason}); "
+            raise UserInputError(f"--storage-path {uri}: pyarrow cannot open it "
+                                 f"({first_line(error)}); "
                                  f"check the URI (s3://, gs://, hdfs://, file://), its "
                                  f"credentials and the network, or give a shared folder"
                                  ) from None
@@ -80,8 +86,8 @@ class RemoteFolder:
                 stream.write(b"probe")
             self.filesystem.delete_file(probe)
         except (pyarrow.ArrowException, OSError) as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise UserInputError(f"--storage-path {self.uri} is not writable ({reason}); "
+            raise UserInputError(f"--storage-path {self.uri} is not writable "
+                                 f"({first_line(error)}); "
                                  f"check the URI and its credentials") from None
 
     def upload(self, local: Path, relative: str) -> None:
