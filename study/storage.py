@@ -86,7 +86,7 @@ class RemoteFolder:
                 stream.write(b"probe")
             self.filesystem.delete_file(probe)
         except (pyarrow.ArrowException, OSError) as error:
-            raise UserInputError(f"--storage-path {self.uri} is not writable "
+            raise UserInputError(f"cannot write to {self.uri} under --storage-path "
                                  f"({first_line(error)}); "
                                  f"check the URI and its credentials") from None
 

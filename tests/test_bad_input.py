@@ -149,6 +149,8 @@ CASES = [
          "not writable"),
     Case("storage URI pyarrow cannot open", flags("--storage-path", "nosuch://bucket/studies"),
          "nosuch://bucket/studies"),
+    Case("storage URI not writable", flags("--storage-path", "file:///proc/self/studies"),
+         "cannot write to file:///proc/self/studies"),
     Case("unknown --space", flags("--space", "nonsense"), "nonsense"),
 ]
 
