@@ -3,12 +3,14 @@
 A space module defines ``DESCRIPTION`` and ``define(trial) -> dict``: a define-by-run
 function that suggests the searched parameters on an :class:`optuna.trial.Trial` and
 returns the settings it holds fixed. It may also define ``sampler(seed)`` (default:
-a seeded TPE sampler) and ``DEFAULT_TRIALS``. Adding a space is adding a file here.
+a seeded TPE sampler whose random start-up is sized to the study's trials) and
+``DEFAULT_TRIALS``. Adding a space is adding a file here.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import pkgutil
 from types import ModuleType
 
@@ -31,8 +33,76 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
-def sampler_for(space: ModuleType, seed: int) -> optuna.samplers.BaseSampler:
-    """The space's own sampler, or TPE seeded for a reproducible search."""
+#: Optuna's TPE samples its first ``n_startup_trials`` at random (10 unless told), so a
+#: study of 8 trials with the default would be a pure random search.
+TPE_DEFAULT_STARTUP = 10
+TPE_MIN_STARTUP = 2
+
+
+def startup_trials(trials: int) -> int:
+    """TPE's random start-up for a budget of ``trials`` configurations: a third of them,
+    at least 2 (TPE needs some history to model) and at most Optuna's default 10."""
+    return max(TPE_MIN_STARTUP, min(TPE_DEFAULT_STARTUP, trials // 3))
+
+
+def sampler_for(space: ModuleType, seed: int,
+                trials: int | None = None) -> optuna.samplers.BaseSampler:
+    """The space's own sampler, or TPE seeded for a reproducible search, its random
+    start-up sized to ``trials`` (the configurations the study asks for; None: Optuna's
+    default of 10)."""
     if hasattr(space, "sampler"):
         return space.sampler(seed)
-    return optuna.samplers.TPESampler(seed=seed)
+    startup = TPE_DEFAULT_STARTUP if trials is None else startup_trials(trials)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
+
+
+def describe_search(space_name: str, trials: int, seed: int, repeats: int = 1) -> str:
+    """One line on what drives the search of ``space_name`` over ``trials`` configurations,
+    e.g. "TPE (seed 0): 2 random start-up trials, then TPE for the remaining 6"."""
+    sampler = sampler_for(load(space_name), seed, trials)
+    if isinstance(sampler, optuna.samplers.GridSampler):
+        grid = getattr(sampler, "_search_space", {})
+        points = [f"{name} in {{{', '.join(_value(v) for v in values)}}}"
+                  for name, values in grid.items()]
+        size = math.prod(len(values) for values in grid.values())
+        if trials < size:
+            extent = f"; only {trials} of them run"
+        elif trials > size:
+            extent = f"; trials beyond {size} repeat grid points"
+        else:
+            extent = ""
+        text = (f"grid over {', '.join(points) or 'the space'} ({size} points in a seeded "
+                f"order{extent})")
+    elif isinstance(sampler, optuna.samplers.TPESampler):
+        startup = startup_trials(trials)
+        if trials <= startup:
+            text = (f"random search (seed {seed}): {'all ' * (trials > 1)}{trials} "
+                    f"trial{'s are' if trials > 1 else ' is'} TPE's random start-up; TPE "
+                    f"models results only after {startup}")
+        else:
+            text = (f"TPE (seed {seed}): {startup} random start-up trials, then TPE for the "
+                    f"remaining {trials - startup}")
+    elif isinstance(sampler, optuna.samplers.RandomSampler):
+        text = f"random search (seed {seed})"
+    else:
+        text = f"{type(sampler).__name__} (seed {seed})"
+    if repeats > 1:
+        text += (f"; each configuration runs with {repeats} seeds and the sampler learns "
+                 f"from their mean")
+    return text
+
+
+def _value(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parameters(name: str) -> list[str]:
+    """The parameters a space sets: those it suggests, then those it holds fixed."""
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line
+    try:
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    finally:
+        optuna.logging.set_verbosity(previous)
+    fixed = load(name).define(trial) or {}
+    return [*trial.params, *(key for key in fixed if key not in trial.params)]

@@ -7,7 +7,14 @@ import sys
 from typing import NoReturn
 
 from study import defaults
-from trainables.config import BACKBONES, BATCH_SIZE, LEARNING_RATE, TRACKED_ACCURACIES
+from trainables.config import (
+    BACKBONES,
+    BATCH_SIZE,
+    HELDOUT,
+    LEARNING_RATE,
+    SELECTION_ACCURACIES,
+    TRACKED_ACCURACIES,
+)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -42,6 +49,28 @@ def _number(kind: type, minimum: float, inclusive: bool, what: str):
 non_negative_int = _number(int, 0, True, "a whole number >= 0")
 positive_int = _number(int, 0, False, "a whole number >= 1")
 positive_float = _number(float, 0.0, False, "a number > 0")
+
+
+def fraction(text: str) -> float:
+    """A number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 1)") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 1)")
+    return value
+
+
+def selection_metric(text: str) -> str:
+    """An accuracy that may drive choices: held-out ones are only ever reported."""
+    if text in SELECTION_ACCURACIES:
+        return text
+    if text in TRACKED_ACCURACIES and text.startswith(HELDOUT):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is held out: it is scored, never used to choose; pick one of "
+            f"{', '.join(SELECTION_ACCURACIES)}")
+    raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(SELECTION_ACCURACIES)}")
 
 
 def build_parser() -> OneLineParser:
@@ -87,8 +116,14 @@ def build_parser() -> OneLineParser:
                       help=f"NetB's split, whose accuracy selects trials "
                            f"[{defaults.TARGET_SPLIT}].")
     data.add_argument("--test-split", default=None,
-                      help="optional held-out split: evaluated every epoch, never used for "
-                           "selection.")
+                      help="held-out split: scored every epoch, never used for any choice. "
+                           "Default: the embedded set's Test split; with --data-root, "
+                           "--target-holdout of the target videos.")
+    data.add_argument("--target-holdout", type=fraction, default=None,
+                      help=f"fraction of the target videos held out (stratified by class, "
+                           f"seeded) when there is no --test-split; 0 is the paper's protocol "
+                           f"(selection on the evaluation split, optimistic) "
+                           f"[{defaults.TARGET_HOLDOUT}].")
     data.add_argument("--classes", default=None,
                       help="comma-separated class list in index order [the paper's seven].")
 
@@ -101,8 +136,9 @@ def build_parser() -> OneLineParser:
                         help=f"epochs of NetB [{defaults.NETB_EPOCHS}].")
     search.add_argument("--space", default=None,
                         help=f"search space module in search_spaces/ [{defaults.SPACE}].")
-    search.add_argument("--metric", default=None, choices=TRACKED_ACCURACIES,
-                        help=f"accuracy whose best-so-far value Optuna maximises "
+    search.add_argument("--metric", default=None, type=selection_metric,
+                        help=f"accuracy whose best-so-far value Optuna maximises; one of "
+                             f"{', '.join(SELECTION_ACCURACIES)} (never a held-out one) "
                              f"[{defaults.METRIC}].")
     search.add_argument("--scheduler", default=None, choices=defaults.SCHEDULERS,
                         help=f"trial scheduler; asha stops poor trials early "
@@ -110,6 +146,16 @@ def build_parser() -> OneLineParser:
     search.add_argument("--seed", type=non_negative_int, default=None,
                         help=f"seed of NetB, the sampler and the trials "
                              f"[{defaults.SEED}].")
+    search.add_argument("--repeats", type=positive_int, default=None,
+                        help=f"seeds per configuration, run as separate Ray trials; Optuna "
+                             f"learns from their mean [{defaults.REPEATS}].")
+    search.add_argument("--confirm-top", type=non_negative_int, default=None,
+                        help=f"after the search, re-run the K best configurations with "
+                             f"--repeats seeds each (Optuna's history is unchanged) "
+                             f"[{defaults.CONFIRM_TOP}].")
+    search.add_argument("--force", action="store_true",
+                        help="go on to the trials even when NetB has not learned its split "
+                             "(its centroids are then meaningless).")
 
     model = parser.add_argument_group("model (fixed for the life of a study)")
     model.add_argument("--backbone", default=None, choices=BACKBONES,

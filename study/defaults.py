@@ -5,9 +5,15 @@ from __future__ import annotations
 STORAGE_PATH = "results"
 SPACE = "paper"
 METRIC = "target_video_acc"
+#: Fraction of the target videos held out (stratified, seeded) when there is no --test-split.
+TARGET_HOLDOUT = 0.3
+#: The embedded data set's held-out split.
+EMBEDDED_TEST_SPLIT = "Test"
+REPEATS = 1       # seeds per configuration (separate Ray trials)
+CONFIRM_TOP = 0   # configurations re-run with --repeats seeds after the search
 TRIALS = 8
 EPOCHS = 6
-NETB_EPOCHS = 6
+NETB_EPOCHS = 30     # a cap: NetB stops earlier once it fits its split (plateau)
 SOURCE_SPLIT = "Train"
 TARGET_SPLIT = "Val"
 SEED = 0

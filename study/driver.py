@@ -18,20 +18,24 @@ from typing import Any
 
 import ray
 
+from search_spaces import describe_search
+from study.confirm import confirmation_summary, run_confirmation
+from study.data_roles import check_unchanged, fingerprint, load_data, protocol, study_arrays
 from study.layout import StudyLayout, read_json, write_json
-from study.outputs import summary_table, write_outputs
-from study.search import build_tuner, fixed_config, make_trainable
+from study.outputs import learning_line, summary_table, write_outputs
+from study.search import (
+    build_tuner,
+    check_search_settings,
+    fixed_config,
+    make_trainable,
+    num_samples,
+)
 from study.settings import StudySettings, new_settings, resumed_settings
-from study.stages import Backbone, Resources, netb_stage, split_features
+from study.stages import Backbone, Resources, check_netb_learned, features_by_role, netb_stage
 from study.storage import is_uri
 from trainables.config import IMAGE_SIZE
-from trainables.data import SplitData, load_split
-from trainables.engine import SplitArrays, StudyArrays
 from trainables.errors import UserInputError
 from trainables.network import NetworkSettings
-from trainables.synthetic import embedded_dataset
-
-EMBEDDED_DATA_SEED = 0
 
 
 def open_study(args: argparse.Namespace) -> tuple[StudyLayout, StudySettings, dict[str, Any]]:
@@ -81,35 +85,6 @@ def check_writable(storage: Path) -> None:
     except OSError as error:
         raise UserInputError(f"--storage-path {storage} is not writable ({error.strerror}); "
                              f"choose a folder you can write to") from None
-
-
-def load_data(settings: StudySettings, progress: bool) -> dict[str, SplitData]:
-    """Decode (or read from the frame cache) the source, target and test splits."""
-    root = settings.data_root
-    if root is None and settings.manifest is None:
-        root = str(embedded_dataset(seed=EMBEDDED_DATA_SEED))
-    roles = {"source": settings.source_split, "target": settings.target_split,
-             "test": settings.test_split}
-    return {role: load_split(root or Path(settings.manifest).parent, split, settings.classes,
-                             manifest=settings.manifest, progress=progress)
-            for role, split in roles.items() if split is not None}
-
-
-def fingerprint(splits: dict[str, SplitData], backbone: Backbone) -> dict[str, Any]:
-    """What must not change under a study: the decoded data and the CNN's weights."""
-    return {"data": {role: split.cache_key for role, split in splits.items()},
-            "backbone": backbone.key}
-
-
-def check_unchanged(stored: dict[str, Any], current: dict[str, Any]) -> None:
-    old = stored.get("fingerprint", {})
-    for role, key in current["data"].items():
-        if old.get("data", {}).get(role) != key:
-            raise UserInputError(f"the {role} data changed since this study started; restore "
-                                 f"it, or start a new study under another --name")
-    if old.get("backbone") != current["backbone"]:
-        raise UserInputError("the backbone weights changed since this study started; restore "
-                             "them, or start a new study under another --name")
 
 
 ADDRESS_PROBE_TIMEOUT_S = 5.0
@@ -205,34 +180,29 @@ def plan_resources(args: argparse.Namespace, cluster: dict[str, float]) -> Resou
                      progress=not args.no_progress)
 
 
-def study_arrays(splits: dict[str, SplitData], backbone: Backbone,
-                 resources: Resources) -> StudyArrays:
-    """Splits as trials consume them: cached CNN features, or frames if the CNN trains."""
-    arrays = {}
-    for role, split in splits.items():
-        features = None if backbone.trainable else split_features(split, backbone, resources)
-        arrays[role] = SplitArrays.from_split(split, features)
-    return StudyArrays(**arrays)
-
-
 def run_study(args: argparse.Namespace) -> int:
     """Run (or resume) one study end to end; returns the process exit code."""
     started = time.monotonic()
     layout, settings, stored = open_study(args)
+    check_search_settings(settings)
+    search = describe_search(settings.space, settings.trials, settings.seed, settings.repeats)
     backbone = Backbone.build(settings.backbone, settings.backbone_weights,
                               settings.train_backbone, settings.seed, IMAGE_SIZE)
     if args.address:
         check_reachable(args.address)
     splits = load_data(settings, progress=not args.no_progress)
+    print(f"Protocol: {protocol(settings)}")
+    print(f"Search:   {search}")
     current = fingerprint(splits, backbone)
     if stored:
         check_unchanged(stored, current)
     resources = plan_resources(args, start_ray(args))
     if not layout.remote:
         warn_if_storage_not_shared(layout.storage_path)
-    data = study_arrays(splits, backbone, resources)
+    data = study_arrays(splits, features_by_role(splits, backbone, resources), settings)
     if not stored:
         write_json(layout.study_file, {"settings": settings.to_dict(), "fingerprint": current,
+                                       "protocol": protocol(settings), "search": search,
                                        "created": datetime.now().isoformat(timespec="seconds")})
         layout.push("study.json")
     backbone_state = backbone.state if backbone.trainable else None
@@ -242,12 +212,18 @@ def run_study(args: argparse.Namespace) -> int:
                            {"epochs": settings.netb_epochs, "seed": settings.seed,
                             "threads": resources.threads, "train_backbone": backbone.trainable},
                            backbone_state, resources)
+    check_netb_learned(layout, force=args.force)
     trainable = make_trainable(data, centroids, backbone_state, resources)
     fixed = fixed_config(settings, backbone.trainable, autocast=resources.gpus > 0)
     tuner = build_tuner(layout, settings, trainable, resources, ray.cluster_resources()["CPU"],
                         fixed)
     tuner.fit()
-    return finish(layout, settings, time.monotonic() - started)
+    code = finish(layout, settings, time.monotonic() - started)
+    if settings.confirm_top > 0:
+        frame = write_outputs(layout, settings.epochs, settings.objective)
+        table = run_confirmation(layout, settings, trainable, resources, fixed, search=frame)
+        print("\n" + confirmation_summary(table, settings.objective))
+    return code
 
 
 def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> int:
@@ -256,16 +232,19 @@ def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> int:
     # study.json and netb/ were uploaded when written; only these change during the search.
     layout.push("tensorboard", layout.trials_csv.name, layout.best_file.name)
     print("\n" + summary_table(frame))
+    warning = learning_line(frame)
+    if warning:
+        print(warning)
     finished = int(frame["status"].isin(["TERMINATED"]).sum())
     stopped = int(frame["stopped_early"].sum()) if "stopped_early" in frame else 0
     early = f" ({stopped} stopped early by {settings.scheduler.upper()})" if stopped else ""
     where = layout.display_root
-    print(f"\n{finished}/{settings.trials} trials finished{early} in {elapsed / 60:.1f} min. "
+    print(f"\n{finished}/{num_samples(settings)} trials finished{early} in {elapsed / 60:.1f} min. "
           f"Results: {where}/trials.csv, {where}/best.json")
     print(f"TensorBoard: tensorboard --logdir {where}")
     print(f"Report:      python -m study.report --name {layout.name} "
           f"--storage-path {layout.display_storage}")
-    if finished < settings.trials:
+    if finished < num_samples(settings):
         print(f"Unfinished:  python -m study.run --name {layout.name} --storage-path "
               f"{layout.display_storage} --resume")
     return 0

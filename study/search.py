@@ -1,4 +1,11 @@
-"""Stage 2: the Optuna search of NetA trials on Ray Tune (Tuner, OptunaSearch, restore)."""
+"""Stage 2: the Optuna search of NetA trials on Ray Tune (Tuner, OptunaSearch, restore).
+
+With ``--repeats N`` the searcher is Ray's own :class:`~ray.tune.search.Repeater` around
+OptunaSearch: every suggestion runs as N Ray trials whose configs carry ``__trial_index__``
+0..N-1 (the trainable derives its seed from it and the study's seed), and Optuna is told
+the mean of their objectives once all N have finished. ``num_samples`` is then
+``trials * repeats``: ``--trials`` counts configurations.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +20,19 @@ from ray import tune
 from ray.tune import CLIReporter
 from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import Repeater, Searcher
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search.repeater import TRIAL_INDEX
 
 import search_spaces
 from study.layout import StudyLayout
 from study.settings import StudySettings
 from study.stages import Resources
 from study.storage import UploadCallback
-from study.tensorboard import HPARAMS, TrialTensorBoardCallback
+from study.tensorboard import TrialTensorBoardCallback
 from trainables.engine import StudyArrays
+from trainables.errors import UserInputError
+from trainables.neta import CHECKPOINT_SCORE
 from trainables.trainable import train_neta
 
 
@@ -38,7 +49,8 @@ def trial_dirname(trial: Any) -> str:
 
 def fixed_config(settings: StudySettings, train_backbone: bool, autocast: bool) -> dict[str, Any]:
     """Settings every trial shares; they land in each trial's config and params.json."""
-    return {"epochs": settings.epochs, "seed": settings.seed, "batch_size": settings.batch_size,
+    return {"epochs": settings.epochs, "seed": settings.seed, "metric": settings.metric,
+            "batch_size": settings.batch_size,
             "lr": settings.lr, "paper_init": settings.paper_init, "backbone": settings.backbone,
             "train_backbone": train_backbone, "autocast": autocast}
 
@@ -74,12 +86,45 @@ def max_concurrent(resources: Resources, cluster_cpus: float) -> int:
 
 def trial_table(settings: StudySettings) -> CLIReporter:
     """Ray's trial table, narrowed to the searched parameters and the headline metrics."""
-    metrics = {"epoch": "epoch", "target_video_acc": "target acc",
-               "source_video_acc": "source acc", "E_tot": "E_tot",
-               settings.objective: f"best {settings.metric}"}
-    return CLIReporter(parameter_columns=list(HPARAMS), metric_columns=metrics,
+    metrics = {"epoch": "epoch", "target_video_acc": "target video acc (this epoch)",
+               "source_video_acc": "source video acc (this epoch)", "E_tot": "E_tot",
+               settings.objective: f"best {settings.metric}",
+               "selected_heldout_video_acc": "held-out video acc (selected epoch)"}
+    parameters = {key: key for key in search_spaces.parameters(settings.space)}
+    if settings.repeats > 1:
+        parameters[TRIAL_INDEX] = "seed #"
+    return CLIReporter(parameter_columns=parameters, metric_columns=metrics,
                        sort_by_metric=True,
                        max_report_frequency=30)
+
+
+def check_search_settings(settings: StudySettings) -> None:
+    """Refuse settings the search cannot honour (call before anything is written).
+
+    ASHA stops each seed of a configuration on its own, and Ray's Repeater then averages
+    unequal training lengths (Ray's own docs advise against the pair).
+    """
+    if settings.repeats > 1 and settings.scheduler == "asha":
+        raise UserInputError("--repeats with --scheduler asha would average seeds stopped at "
+                             "different epochs; use --scheduler fifo with --repeats")
+
+
+def make_searcher(settings: StudySettings, fixed: dict[str, Any]) -> Searcher:
+    """OptunaSearch over the space (TPE start-up sized to ``settings.trials``), wrapped in
+    Ray's Repeater when ``settings.repeats > 1``."""
+    space = search_spaces.load(settings.space)
+    # A define-by-run space makes OptunaSearch ignore TuneConfig's metric, so give it here too.
+    searcher: Searcher = OptunaSearch(
+        space=partial(define_trial, settings.space, fixed), metric=settings.objective,
+        mode="max", sampler=search_spaces.sampler_for(space, settings.seed, settings.trials))
+    if settings.repeats > 1:
+        searcher = Repeater(searcher, repeat=settings.repeats, set_index=True)
+    return searcher
+
+
+def num_samples(settings: StudySettings) -> int:
+    """Ray trials in the search: every configuration once per seed."""
+    return settings.trials * max(1, settings.repeats)
 
 
 def build_tuner(layout: StudyLayout, settings: StudySettings, trainable: Any,
@@ -89,26 +134,32 @@ def build_tuner(layout: StudyLayout, settings: StudySettings, trainable: Any,
         print(f"Resuming the search in {layout.display_root}")
         return tune.Tuner.restore(layout.tune_path, trainable, resume_unfinished=True,
                                   resume_errored=True)
-    space = search_spaces.load(settings.space)
-    # A define-by-run space makes OptunaSearch ignore TuneConfig's metric, so give it here too.
-    searcher = OptunaSearch(space=partial(define_trial, settings.space, fixed),
-                            metric=settings.objective, mode="max",
-                            sampler=search_spaces.sampler_for(space, settings.seed))
     tune_config = tune.TuneConfig(
-        metric=settings.objective, mode="max", search_alg=searcher,
-        scheduler=make_scheduler(settings), num_samples=settings.trials,
+        metric=settings.objective, mode="max", search_alg=make_searcher(settings, fixed),
+        scheduler=make_scheduler(settings), num_samples=num_samples(settings),
         max_concurrent_trials=max_concurrent(resources, cluster_cpus),
         trial_dirname_creator=trial_dirname)
-    run_config = tune.RunConfig(
-        name=layout.name, storage_path=layout.tune_storage, verbose=1,
+    run_config = make_run_config(layout, settings, resources, name=layout.name,
+                                 storage_path=layout.tune_storage,
+                                 tensorboard_dir=layout.tensorboard_dir)
+    return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)
+
+
+def make_run_config(layout: StudyLayout, settings: StudySettings, resources: Resources, *,
+                    name: str, storage_path: str, tensorboard_dir: Any) -> tune.RunConfig:
+    """Logging, checkpoints and retries of an experiment of this study (the search, or the
+    confirmation runs of :mod:`study.confirm`)."""
+    return tune.RunConfig(
+        name=name, storage_path=storage_path, verbose=1,
         progress_reporter=trial_table(settings),
         callbacks=[CSVLoggerCallback(), JsonLoggerCallback(),
-                   TrialTensorBoardCallback(layout.tensorboard_dir),
+                   TrialTensorBoardCallback(tensorboard_dir),
                    *([UploadCallback(partial(layout.push, "tensorboard"))]
                      if layout.remote else [])],
-        # Keep the best epoch (for the report's confusion matrix); Tune also keeps the latest.
+        # Keep the best epoch by the selection metric (the report re-evaluates it); Tune also
+        # keeps the latest. Among tied epochs Tune keeps the latest, while the trainable's
+        # selected epoch is the first: the report says when the two differ.
         checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=1, checkpoint_score_attribute=settings.metric,
+            num_to_keep=1, checkpoint_score_attribute=CHECKPOINT_SCORE,
             checkpoint_score_order="max"),
         failure_config=tune.FailureConfig(max_failures=resources.max_failures))
-    return tune.Tuner(trainable, tune_config=tune_config, run_config=run_config)

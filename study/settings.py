@@ -21,7 +21,8 @@ class StudySettings:
     manifest: str | None = None
     source_split: str = defaults.SOURCE_SPLIT
     target_split: str = defaults.TARGET_SPLIT
-    test_split: str | None = None
+    test_split: str | None = None         # the held-out split; None: part of the target
+    target_holdout: float = defaults.TARGET_HOLDOUT
     classes: tuple[str, ...] = DEFAULT_CLASSES
     trials: int = defaults.TRIALS
     epochs: int = defaults.EPOCHS
@@ -30,6 +31,8 @@ class StudySettings:
     metric: str = defaults.METRIC
     scheduler: str = defaults.SCHEDULER
     seed: int = defaults.SEED
+    repeats: int = defaults.REPEATS
+    confirm_top: int = defaults.CONFIRM_TOP
     backbone: str = "small"
     backbone_weights: str | None = None
     train_backbone: bool = False
@@ -45,6 +48,7 @@ class StudySettings:
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in stored.items() if key in known}
         values["classes"] = tuple(values.get("classes", DEFAULT_CLASSES))
+        values.setdefault("target_holdout", 0.0)  # studies from before held-out videos
         return cls(**values)
 
     @property
@@ -70,6 +74,14 @@ def new_settings(args: argparse.Namespace) -> StudySettings:
     given = _explicit(args)
     space = search_spaces.load(given.get("space", defaults.SPACE))
     given.setdefault("trials", getattr(space, "DEFAULT_TRIALS", defaults.TRIALS))
+    embedded = "data_root" not in given and "manifest" not in given
+    if embedded and "test_split" not in given:
+        given["test_split"] = defaults.EMBEDDED_TEST_SPLIT  # the embedded set's held-out split
+    if "test_split" in given:
+        if given.get("target_holdout"):
+            raise UserInputError("--test-split and --target-holdout both choose the held-out "
+                                 "videos; give one of them")
+        given["target_holdout"] = 0.0  # the test split is the held-out set
     if len(given.get("classes", DEFAULT_CLASSES)) < 2:
         raise UserInputError("--classes needs at least two comma-separated class names")
     return StudySettings(**given)

@@ -17,8 +17,10 @@ from tqdm.auto import tqdm
 from study.layout import StudyLayout, read_json, write_json
 from study.tensorboard import log_netb
 from trainables.backbones import build_backbone
+from trainables.config import HELDOUT, LEARNED_MARGIN, TARGET
 from trainables.data import SplitData
 from trainables.engine import StudyArrays
+from trainables.errors import UserInputError
 from trainables.features import (
     backbone_fingerprint,
     extract_features,
@@ -28,6 +30,7 @@ from trainables.features import (
 )
 from trainables.netb import NetBResult, train_netb
 from trainables.network import NetworkSettings
+from trainables.probe import linear_probe
 
 
 @dataclass
@@ -106,6 +109,13 @@ def split_features(split: SplitData, backbone: Backbone, resources: Resources) -
     return load_features(path)
 
 
+def features_by_role(splits: dict[str, SplitData], backbone: Backbone,
+                     resources: Resources) -> dict[str, np.ndarray | None]:
+    """Cached CNN features of every split, or None for each when the CNN trains."""
+    return {role: None if backbone.trainable else split_features(split, backbone, resources)
+            for role, split in splits.items()}
+
+
 def _epoch_bar(epochs: int, desc: str) -> Iterator[int]:
     """Epoch numbers, with a bar on the driver's console that is closed when done."""
     bar = tqdm_ray.tqdm(total=epochs, desc=desc)
@@ -137,14 +147,52 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
     task = _netb_task.options(num_gpus=resources.task_gpus, num_cpus=resources.cpus_per_trial)
     result: NetBResult = ray.get(task.remote(data, settings, options, backbone_state,
                                              resources.progress))
+    summary = {**result.summary, "probe": probe_floor(data, options["seed"])}
     layout.netb_dir.mkdir(parents=True, exist_ok=True)
     torch.save(result.state_dict, layout.netb_weights)
     write_json(layout.centroids_file, result.centroids.to_dict())
     log_netb(layout.tensorboard_dir, result.history)
-    write_json(layout.netb_summary, {**result.summary, "history": result.history})
+    write_json(layout.netb_summary, {**summary, "history": result.history})
     layout.push("netb", "tensorboard")
-    metrics = result.summary["metrics"]
-    print(f"NetB: target video acc {metrics['target_video_acc']:.3f}, source video acc "
-          f"{metrics.get('source_video_acc', float('nan')):.3f}, cluster/label agreement "
-          f"{result.centroids.agreement:.3f}")
+    print(netb_line(summary))
     return result.centroids.centroids
+
+
+def probe_floor(data: StudyArrays, seed: int) -> dict[str, float]:
+    """The linear probe on NetB's data (fitted on the target part), or {} on frames."""
+    if data.kind != "features":
+        return {}
+    others = {role: arrays for role, arrays in data.roles().items() if role != TARGET}
+    return linear_probe(data.target, others, train_role=TARGET, seed=seed)
+
+
+def netb_line(summary: dict[str, Any]) -> str:
+    """NetB's accuracies against chance and the linear probe, in one line."""
+    metrics, chance, probe = summary["metrics"], summary["chance"], summary.get("probe", {})
+    parts = [f"NetB ({summary['epochs_run']} epochs, best {summary['best_epoch']}): "
+             f"own split (target) video acc {metrics['target_video_acc']:.3f} "
+             f"(chance {chance['target_video_acc']:.3f}"
+             + (f", linear probe {probe['target_video_acc']:.3f})" if probe else ")"),
+             f"cluster/label agreement {summary['cluster_agreement']:.3f} "
+             f"(chance {chance['target_video_acc']:.3f})"]
+    if f"{HELDOUT}_video_acc" in metrics:
+        parts.append(f"held-out video acc {metrics['heldout_video_acc']:.3f}"
+                     + (f" (probe {probe['heldout_video_acc']:.3f})" if probe else ""))
+    parts.append(f"source video acc {metrics['source_video_acc']:.3f}")
+    return ", ".join(parts)
+
+
+def check_netb_learned(layout: StudyLayout, force: bool) -> None:
+    """Stop before the trials when NetB has not learned: its centroids would be noise."""
+    summary = read_json(layout.netb_summary)
+    if summary.get("learned", True):
+        return
+    metrics, chance = summary["metrics"], summary["chance"]
+    message = (f"NetB has not learned its own split: target video accuracy "
+               f"{metrics['target_video_acc']:.3f} is within {LEARNED_MARGIN:g} of chance "
+               f"({chance['target_video_acc']:.3f}), so its centroids Z are meaningless")
+    if force:
+        print(f"WARNING: {message}; going on because of --force.", flush=True)
+        return
+    raise UserInputError(f"{message}; check the data, raise --netb-epochs, or pass --force to "
+                         f"run the trials anyway")

@@ -18,10 +18,12 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 #: Searched parameters shown as HParams columns.
-HPARAMS = ("lam", "normalisation", "cell", "seq_len")
-#: Metrics shown against them.
-HPARAM_METRICS = ("best_target_video_acc", "best_source_video_acc",
-                  "best_target_frame_acc", "best_source_frame_acc")
+HPARAMS = ("lam", "normalisation", "cell", "seq_len", "tau")
+#: Metrics shown against them: selection accuracy (best epoch), and held-out and source
+#: accuracy at that selected epoch (never a maximum over held-out epochs).
+HPARAM_METRICS = ("best_target_video_acc", "best_target_frame_acc",
+                  "selected_heldout_video_acc", "selected_heldout_frame_acc",
+                  "selected_source_video_acc", "selected_source_frame_acc")
 #: Bookkeeping keys Ray adds to every result; not worth a chart.
 SKIPPED = {"training_iteration", "timestamp", "time_this_iter_s", "time_total_s", "pid",
            "time_since_restore", "iterations_since_restore", "done", "epoch"}

@@ -30,6 +30,7 @@ class Case:
     prepare: Callable[[Path], list[str]]
     expected: str
     name_flag: str = "fresh"
+    test_split: bool = True  # pass --test-split Test (the tiny set is too small to hold out)
 
 
 class CodeInPickle:
@@ -115,6 +116,20 @@ def storage_is_file(tmp: Path) -> list[str]:
     return ["--storage-path", str(tmp / "a-file")]
 
 
+def video_in_two_roles(tmp: Path) -> list[str]:
+    """A manifest listing every tiny video once, plus one Train video again under Val."""
+    root = tmp / "tiny"
+    rows = ["video_dir,label,split"]
+    for split in ("Train", "Val", "Test"):
+        rows += [f"{video.relative_to(root).as_posix()},{video.parent.name},{split}"
+                 for video in sorted((root / split).glob("*/*")) if video.is_dir()]
+    twice = first_video(root)
+    rows.append(f"{twice.relative_to(root).as_posix()},{twice.parent.name},Val")
+    manifest = root / "roles.csv"  # video_dir is relative to the manifest's folder
+    manifest.write_text("\n".join(rows) + "\n")
+    return ["--manifest", str(manifest)]
+
+
 def flags(*argv: str) -> Callable[[Path], list[str]]:
     return lambda tmp: list(argv)
 
@@ -152,6 +167,16 @@ CASES = [
     Case("storage URI not writable", flags("--storage-path", "file:///proc/self/studies"),
          "cannot write to file:///proc/self/studies"),
     Case("unknown --space", flags("--space", "nonsense"), "nonsense"),
+    Case("held-out --metric", flags("--metric", "heldout_video_acc"), "held out"),
+    Case("--target-holdout of 1", flags("--target-holdout", "1"), "--target-holdout"),
+    Case("one split in two roles", flags("--source-split", "Val"),
+         "--source-split and --target-split"),
+    Case("one video in two roles", video_in_two_roles, "in both the source split"),
+    Case("--test-split and --target-holdout", flags("--target-holdout", "0.2"),
+         "--test-split and --target-holdout"),
+    Case("--target-holdout on too few videos", flags("--target-holdout", "0.3"),
+         "needs at least 2 target videos", test_split=False),
+    Case("--repeats with ASHA", flags("--repeats", "2", "--scheduler", "asha"), "asha"),
 ]
 
 
@@ -174,7 +199,8 @@ def workspace(tmp_path: Path, tiny_data: Path) -> Path:
 def test_bad_input_gets_one_clear_line(case: Case, workspace: Path) -> None:
     argv = ["--data-root", str(workspace / "tiny"), "--storage-path",
             str(workspace / "results"), "--name", case.name_flag, "--no-progress",
-            *QUICK, *case.prepare(workspace)]
+            *QUICK, *(["--test-split", "Test"] if case.test_split else []),
+            *case.prepare(workspace)]
     before = snapshot(workspace / "results")
     result = run_cli(argv, timeout=180)
     assert result.returncode == 2, result.stdout[-1000:] + result.stderr[-2000:]

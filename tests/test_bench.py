@@ -1,12 +1,29 @@
-"""``python -m study.bench`` prints its table and ends with one JSON line (no speed asserted)."""
+"""``python -m study.bench`` prints its table and ends with one JSON line (no speed asserted);
+its cached-feature epoch computes what its from-frames epoch computes; ``--learning`` reports
+when NetB and NetA fit their splits, beside the linear probe."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
+
+from study import bench
 from tests.study_helpers import REPO
+from trainables.config import BATCH_SIZE, FRAMES_PER_CROP
+from trainables.data import load_split
+from trainables.features import extract_features
+
+CPU = torch.device("cpu")
+FRAMES = 16  # one video: VGG-16 on 96x96 frames is the slow part on a CPU
+SEQ_LEN = 8
+EPOCHS = 2
 
 REQUIRED = ("speedup_cached", "frames_per_s_cached", "frames_per_s_uncached",
             "trial_overhead_s", "device")
@@ -22,8 +39,6 @@ def test_quick_bench_reports_every_measurement() -> None:
     assert set(REQUIRED) <= set(summary)
     assert summary["frames"] == 48 and summary["quick"] is True
     assert summary["frames_per_s_cached"] > 0 and summary["frames_per_s_uncached"] > 0
-    assert summary["speedup_cached"] == summary["frames_per_s_cached"] / summary[
-        "frames_per_s_uncached"]
     assert summary["device"].startswith(("CPU", "NVIDIA")) or "GPU" in summary["device"]
     table = "\n".join(lines[:-1])
     for measurement in ("(a) NetA epoch from frames", "(b) NetA epoch from cached features",
@@ -35,3 +50,135 @@ def test_bad_flag_is_one_line() -> None:
     result = subprocess.run([sys.executable, "-m", "study.bench", "--frames", "-3"], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and result.stderr.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def frames_run() -> dict:
+    """bench's from-frames epoch (a), twice, with the state it started from."""
+    split = bench.random_split(FRAMES, seed=0)
+    runner = bench.EpochRunner(split, CPU, seq_len=SEQ_LEN, seed=0)
+    start = {"head": copy.deepcopy(runner.network.head.state_dict()),
+             "centroids": runner.centroids.clone()}
+    features = extract_features(runner.network.backbone, split.inputs, device=CPU)
+    losses = []
+    for epoch in range(EPOCHS):
+        torch.manual_seed(100 + epoch)  # dropout's draws, the same in both paths
+        losses.append(runner.epoch())
+    return {"split": split, "features": features, "start": start, "losses": losses}
+
+
+def cached_losses(runner: bench.EpochRunner) -> list[dict[str, float]]:
+    losses = []
+    for epoch in range(EPOCHS):
+        torch.manual_seed(100 + epoch)
+        losses.append(runner.epoch())
+    return losses
+
+
+def assert_same_losses(cached: list[dict[str, float]], frames: list[dict[str, float]]) -> None:
+    # fp16 features against fp32 ones: agreement to ~1e-7 relative is seen; a different
+    # network differs by several per cent.
+    for got, expected in zip(cached, frames, strict=True):
+        assert got.keys() == expected.keys()
+        for name in expected:
+            assert got[name] == pytest.approx(expected[name], rel=1e-4), name
+
+
+def test_cached_feature_epoch_computes_the_frame_epoch_losses(frames_run: dict) -> None:
+    """The feature cache is a pure speed-up: the same network on the backbone's cached
+    features gives the losses of the epoch through the backbone, two epochs running."""
+    features = frames_run["features"]
+    assert features.dtype == np.float16 and features.shape[0] == FRAMES
+    runner = bench.EpochRunner(bench.with_features(frames_run["split"], features), CPU,
+                               seq_len=SEQ_LEN, seed=0)
+    runner.network.load_state_dict(frames_run["start"]["head"])
+    runner.centroids = frames_run["start"]["centroids"].clone()
+    assert_same_losses(cached_losses(runner), frames_run["losses"])
+
+
+def test_bench_runners_with_one_seed_train_the_same_network(frames_run: dict) -> None:
+    """(a) and (b) of the bench train one network: EpochRunner(seed=s) on features starts
+    from the head and centroids that EpochRunner(seed=s) on frames starts from."""
+    runner = bench.EpochRunner(bench.with_features(frames_run["split"], frames_run["features"]),
+                               CPU, seq_len=SEQ_LEN, seed=0)
+    assert_same_losses(cached_losses(runner), frames_run["losses"])
+
+
+def test_cache_comparison_extracts_b_features_with_a_backbone(monkeypatch) -> None:
+    """(b)'s features come from (a)'s own frozen VGG-16, so both paths train one network."""
+    used = []
+
+    def recording_extract(backbone, frames, **options):
+        used.append({key: value.clone() for key, value in backbone.state_dict().items()})
+        return extract_features(backbone, frames, **options)
+
+    monkeypatch.setattr(bench, "extract_features", recording_extract)
+    monkeypatch.setattr(bench.EpochRunner, "rate", lambda self, device: 1.0)
+    bench.cache_comparison(FRAMES, CPU)
+    expected = bench.EpochRunner(bench.random_split(FRAMES, seed=0), CPU).network.backbone
+    assert len(used) == 1
+    for key, value in expected.state_dict().items():
+        assert torch.equal(used[0][key], value), key
+
+
+# ----------------------------------------------------------------------------- --learning
+
+def test_fit_point_is_the_first_epoch_near_the_best() -> None:
+    history = [{"epoch": 1, "steps": 10, "acc": 0.2}, {"epoch": 2, "steps": 20, "acc": 0.8},
+               {"epoch": 3, "steps": 30, "acc": 0.75}, {"epoch": 4, "steps": 40, "acc": 0.85},
+               {"epoch": 5, "steps": 50, "acc": 0.6}]
+    # 0.9 x 0.85 = 0.765: epoch 2 (0.8) is the first to reach it, not the best epoch 4
+    assert bench.fit_point(history, "acc") == {
+        "fit_epoch": 2, "fit_steps": 20, "best_own_video_acc": 0.85, "epochs_run": 5,
+        "steps": 50}
+    assert bench.fit_point(history, "acc", fraction=1.0)["fit_epoch"] == 4
+    assert bench.fit_point(history[:1], "acc")["fit_epoch"] == 1
+    with pytest.raises(ValueError):
+        bench.fit_point([], "acc")
+
+
+def test_learning_row_says_a_network_below_the_probe_has_not_learned() -> None:
+    figures = {"d_netb_target_video_acc": 0.5, "d_probe_target_video_acc": 1.0,
+               "d_neta_source_video_acc": 0.9, "d_source_probe_source_video_acc": 0.9}
+    rows = bench.learning_table(figures, ["d"]).set_index("model")
+    verdict = "learned (>= probe, own video)"
+    assert rows.loc["NetB", verdict] == "no: below the probe"
+    assert rows.loc["NetA lam=1", verdict] == "yes"
+    assert rows.loc["NetB", "own video"] == "0.500"
+    assert rows.loc["majority class", "own video"] == "-"
+
+
+def epoch_steps(offsets: np.ndarray) -> int:
+    """Optimisation steps of one training epoch: one crop per FRAMES_PER_CROP frames of
+    each video, BATCH_SIZE crops a step (trainables.sequences.crop_windows)."""
+    crops = int(np.sum(-(-np.diff(offsets) // FRAMES_PER_CROP)))
+    return -(-crops // BATCH_SIZE)
+
+
+def test_learning_bench_reports_every_figure(monkeypatch, capsys, tiny_data: Path,
+                                             tmp_path: Path) -> None:
+    """``--learning`` on the tiny set, 2 epochs each: one table, a JSON line with every
+    figure of every model, and step counts that are every optimisation step taken."""
+    monkeypatch.setattr(bench, "LEARNING_SETS", {"tiny": lambda work: (tiny_data, tmp_path)})
+    assert bench.main(["--learning", "--netb-epochs", "2", "--neta-epochs", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["learning"] is True and summary["netb_epoch_cap"] == 2
+    for model, own in (("netb", "target"), ("neta", "source")):
+        fit = {key: summary[f"tiny_{model}_{key}"] for key in (
+            "fit_epoch", "fit_steps", "best_own_video_acc", "epochs_run", "steps")}
+        assert 1 <= fit["fit_epoch"] <= fit["epochs_run"] <= 2
+        assert 0 < fit["fit_steps"] <= fit["steps"]
+        split = load_split(tiny_data, "Val" if own == "target" else "Train", progress=False,
+                           cache_dir=tmp_path / "frames")
+        assert fit["steps"] == fit["epochs_run"] * epoch_steps(split.video_offsets)
+    for prefix in ("netb", "neta", "probe", "source_probe"):
+        for role in ("source", "target", "heldout"):
+            for level in ("video", "frame"):
+                assert 0.0 <= summary[f"tiny_{prefix}_{role}_{level}_acc"] <= 1.0
+    assert summary["tiny_probe_target_frame_acc"] == 1.0  # 7 tiny videos: the probe fits
+    assert summary["tiny_chance_heldout_video_acc"] == pytest.approx(1 / 7)
+    assert summary["device"] in "\n".join(lines[:-1])
+    table = "\n".join(lines[:-1])
+    for label in ("NetB", "NetA lam=1", "linear probe", "majority class", "fit epoch"):
+        assert label in table

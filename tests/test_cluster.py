@@ -16,6 +16,8 @@ import pytest
 
 from tests.study_helpers import STUDY_TIMEOUT_S, start_cli, study_args, trial_results
 
+pytestmark = pytest.mark.slow  # end to end: run by CI, left out by -m "not slow"
+
 TRIALS, EPOCHS = 3, 2
 
 

@@ -134,7 +134,17 @@ def test_modes_and_sizes_are_converted(tmp_path: Path) -> None:
     model_input = to_model_input(split.frames)
     assert model_input.shape == (4, 3, SIZE, SIZE) and model_input.dtype == torch.float32
     assert model_input[0].min() == 1.0 and model_input[1].max() == -1.0
-    assert model_input.min() >= -1.0 and model_input.max() <= 1.0
+
+
+def test_to_model_input_matches_numpy_formula_on_known_pixels() -> None:
+    pixels = np.array([0, 127, 255, 1, 128, 254], dtype=np.uint8)
+    frames = np.stack([np.broadcast_to(pixels[i:i + 3], (4, 5, 3)) for i in (0, 3)])
+    reference = frames.astype(np.float64) / 127.5 - 1.0  # independent of the code under test
+    out = to_model_input(frames)
+    assert out.shape == (2, 3, 4, 5)
+    np.testing.assert_allclose(out.movedim(1, -1).numpy(), reference, rtol=0, atol=1e-7)
+    # The three values the range rests on, written out: 0 -> -1, 127 -> -1/255, 255 -> 1.
+    assert out[0, :, 0, 0].tolist() == pytest.approx([-1.0, -1.0 / 255.0, 1.0], abs=1e-7)
 
 
 def test_to_model_input_on_tensors() -> None:
@@ -152,12 +162,21 @@ def test_second_load_hits_cache_without_decoding(tmp_path: Path, monkeypatch) ->
     root = make_layout(tmp_path / "d", {"Happy": 2, "Sad": 2})
     first = load(root, classes=["Happy", "Sad"])
     calls = []
+    frames_file = root.parent / f"{root.name}-cache" / f"{first.cache_key}.npy"
+    written = frames_file.stat().st_mtime_ns
     monkeypatch.setattr(data, "decode_frame", lambda *a: calls.append(a) or 1 / 0)
     second = load(root, classes=["Happy", "Sad"])
     assert calls == []
+    assert frames_file.stat().st_mtime_ns == written  # read back, not written again
     assert second.cache_key == first.cache_key
-    assert isinstance(second.frames, np.memmap) and not second.frames.flags.writeable
+    assert not second.frames.flags.writeable
     assert np.array_equal(first.frames, second.frames)
+    # The cached values are the solid colours that were written (40 * v for video v).
+    for v in range(2):
+        for emotion in ("Happy", "Sad"):
+            index = second.video_ids.index(f"{emotion}/vid{v}")
+            start, stop = second.video_offsets[index:index + 2]
+            assert (second.frames[start:stop] == 40 * v).all()
 
 
 def test_cache_invalidated_when_a_file_changes(tmp_path: Path) -> None:

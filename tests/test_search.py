@@ -1,12 +1,28 @@
-"""Trial packing: --gpus-per-trial fractions put several trials on one GPU."""
+"""Trial packing, the search spaces through OptunaSearch, and a real Tuner feeding Optuna."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+import optuna
+import pytest
+import ray
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+import search_spaces
 from study.cli import build_parser
-from study.search import max_concurrent
+from study.layout import StudyLayout
+from study.search import build_tuner, define_trial, fixed_config, make_trainable, max_concurrent
+from study.settings import StudySettings
 from study.stages import Resources
+from trainables.config import CELLS, NORMALISATIONS
 
 
 @pytest.mark.parametrize(("gpus", "per_trial", "expected"),
@@ -25,3 +41,120 @@ def test_cpu_trials_are_bounded_by_cpus() -> None:
 def test_gpus_per_trial_flag_takes_a_fraction_and_defaults_to_one() -> None:
     assert build_parser().parse_args(["--gpus-per-trial", "0.25"]).gpus_per_trial == 0.25
     assert build_parser().parse_args([]).gpus_per_trial == 1.0
+
+
+# ----------------------------------------------------------------------------- search spaces
+
+#: Searched distributions and fixed settings of the spaces written out here; any other space
+#: (added later) still gets the generic checks of check_trial_config.
+SPACES = {
+    "paper": ({"lam": FloatDistribution(0.0, 1.0),
+               "normalisation": CategoricalDistribution(("softmax", "linear")),
+               "cell": CategoricalDistribution(("gru", "blstm")),
+               "seq_len": CategoricalDistribution((20, 40, 60, 80))}, {}),
+    "paper_int": ({"lam": FloatDistribution(0.0, 1.0),
+                   "normalisation": CategoricalDistribution(("softmax", "linear")),
+                   "cell": CategoricalDistribution(("gru", "blstm")),
+                   "seq_len": IntDistribution(10, 80, step=10)}, {}),
+    "table2": ({"lam": FloatDistribution(0.0, 1.0)},
+               {"normalisation": "softmax", "cell": "gru", "seq_len": 80}),
+}
+FIXED = fixed_config(StudySettings(), train_backbone=False, autocast=False)
+OBJECTIVE = StudySettings().objective
+
+
+def check_trial_config(config: dict[str, Any], fixed: dict[str, Any] = FIXED) -> None:
+    """What train_neta needs from any space: the four knobs, valid, and the fixed settings."""
+    assert 0.0 <= config["lam"] <= 1.0
+    assert config["normalisation"] in NORMALISATIONS and config["cell"] in CELLS
+    assert isinstance(config["seq_len"], int) and 1 <= config["seq_len"]
+    assert {key: config[key] for key in fixed} == fixed
+
+
+@pytest.mark.parametrize("name", search_spaces.available())
+def test_define_trial_with_a_real_optuna_trial(name: str) -> None:
+    space = search_spaces.load(name)
+    study = optuna.create_study(direction="maximize", sampler=search_spaces.sampler_for(space, 0))
+    for _ in range(4):
+        trial = study.ask()
+        config = define_trial(name, FIXED, trial)
+        # define_trial returns the fixed settings and what the space holds; OptunaSearch adds
+        # the suggested values (Ray's define-by-run contract).
+        check_trial_config({**trial.params, **config})
+        for key, value in trial.params.items():
+            assert trial.distributions[key]._contains(
+                trial.distributions[key].to_internal_repr(value)), key
+        if name in SPACES:
+            distributions, held = SPACES[name]
+            assert trial.distributions == distributions
+            assert config == {**FIXED, **held}
+        study.tell(trial, 0.5)
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_optuna_search_suggests_as_build_tuner_builds_it(name: str) -> None:
+    """The searcher of build_tuner, asked for trials and told results, without Ray."""
+    space = search_spaces.load(name)
+    searcher = OptunaSearch(space=partial(define_trial, name, FIXED), metric=OBJECTIVE,
+                            mode="max", sampler=search_spaces.sampler_for(space, 0))
+    distributions, held = SPACES[name]
+    configs = []
+    for index in range(5):
+        config = searcher.suggest(f"t{index}")
+        assert set(config) == set(FIXED) | set(distributions) | set(held)
+        check_trial_config(config)
+        searcher.on_trial_complete(f"t{index}", {OBJECTIVE: config["lam"]})
+        configs.append(config)
+    if name == "table2":  # the grid, each point once
+        assert sorted(c["lam"] for c in configs) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    trials = searcher._ot_study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 5
+    assert [t.value for t in trials] == [c["lam"] for c in configs]
+
+
+# ----------------------------------------------------------------------------- a real Tuner
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    yield
+    ray.shutdown()
+
+
+def _scored(config: dict[str, Any]) -> float:
+    """A known, distinct value per configuration."""
+    return round(config["lam"] * 10 + config["seq_len"] / 1000 + (config["cell"] == "gru"), 6)
+
+
+def _report_score(config: dict[str, Any], *, data: object, centroids: np.ndarray,
+                  backbone_state: object) -> None:
+    tune.report({OBJECTIVE: _scored(config), "target_video_acc": _scored(config), "epoch": 1})
+
+
+def test_optuna_sees_what_the_trials_report(local_ray: None, tmp_path: Path) -> None:
+    settings = StudySettings(trials=3, epochs=1, space="paper", seed=0)
+    resources = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=1, progress=False)
+    layout = StudyLayout.create(tmp_path, "search")
+    trainable = make_trainable(None, np.zeros((7, 4), np.float32), None, resources,
+                               function=_report_score)
+    fixed = fixed_config(settings, train_backbone=False, autocast=False)
+    tuner = build_tuner(layout, settings, trainable, resources, cluster_cpus=2, fixed=fixed)
+    results = tuner.fit()
+    assert len(results) == 3 and not results.errors
+
+    reported = {}
+    for result in results:
+        check_trial_config(result.config, fixed)
+        assert result.metrics[OBJECTIVE] == _scored(result.config)
+        reported[round(result.config["lam"], 12)] = (result.config, result.metrics[OBJECTIVE])
+    assert len(reported) == 3  # three different suggestions
+
+    # Optuna's own record, as Tune saved it with the experiment (what --resume restores).
+    searcher = OptunaSearch()
+    searcher.restore_from_dir(str(layout.root))
+    trials = searcher._ot_study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    for trial in trials:
+        config, value = reported[round(trial.params["lam"], 12)]
+        assert trial.value == value
+        assert trial.params == {key: config[key] for key in SPACES["paper"][0]}

@@ -5,13 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from study.driver import study_arrays
-from study.stages import Backbone, Resources, split_features
+from study import stages
+from study.data_roles import study_arrays
+from study.settings import StudySettings
+from study.stages import Backbone, Resources, features_by_role, split_features
 from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE
-from trainables.data import load_split
+from trainables.data import load_split, to_model_input
+from trainables.features import feature_cache_path
 
 CPU = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=1, progress=False)
+
+
+def arrays(root: Path, backbone: Backbone):
+    """The study's arrays of the tiny set's Train and Val (nothing held out)."""
+    loaded = splits(root)
+    return study_arrays(loaded, features_by_role(loaded, backbone, CPU),
+                        StudySettings(target_holdout=0.0))
 
 
 def splits(root: Path) -> dict:
@@ -19,17 +30,28 @@ def splits(root: Path) -> dict:
             for role, split in (("source", "Train"), ("target", "Val"))}
 
 
-def test_frozen_backbone_gives_cached_fp16_features(tiny_data: Path) -> None:
+def test_frozen_backbone_gives_cached_fp16_features(tiny_data: Path, monkeypatch) -> None:
     backbone = Backbone.build("small", None, False, 0, IMAGE_SIZE)
-    data = study_arrays(splits(tiny_data), backbone, CPU)
+    source = splits(tiny_data)["source"]
+    data = arrays(tiny_data, backbone)
     assert data.kind == "features" and data.source.inputs.dtype == np.float16
+    # The features are the backbone's output on the decoded frames, computed here directly.
+    with torch.no_grad():
+        direct = backbone.module().eval()(to_model_input(np.asarray(source.frames)))
+    np.testing.assert_allclose(data.source.inputs.astype(np.float32), direct.numpy(),
+                               rtol=2e-3, atol=2e-3)
+    cache_file = feature_cache_path(source.cache_key, backbone.key)
+    written = cache_file.stat().st_mtime_ns
+    calls = []
+    monkeypatch.setattr(stages, "extract_features", lambda *a, **k: calls.append(a) or 1 / 0)
     again = split_features(splits(tiny_data)["source"], backbone, CPU)
-    assert isinstance(again, np.memmap)  # second time: read back from the cache, not computed
+    assert calls == []  # second time: read back from the cache, not computed
+    assert cache_file.stat().st_mtime_ns == written
     np.testing.assert_array_equal(again, data.source.inputs)
 
 
 def test_trainable_backbone_falls_back_to_frames(tiny_data: Path) -> None:
     backbone = Backbone.build("small", None, True, 0, IMAGE_SIZE)
-    data = study_arrays(splits(tiny_data), backbone, CPU)
+    data = arrays(tiny_data, backbone)
     assert data.kind == "frames" and data.source.inputs.dtype == np.uint8
     assert data.source.inputs.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE, 3)

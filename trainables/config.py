@@ -21,8 +21,29 @@ DROPOUT = 0.5
 LEARNING_RATE = 1e-3       # "a constant learning rate of 0.001"
 PAPER_INIT_STD = 0.1 ** 0.5  # "Truncated Normal ... variance equal to 0.1"
 PAPER_INIT_BIAS = 1.0
-BATCH_SIZE = 8             # sequences per optimisation step
+BATCH_SIZE = 16            # sequences (windows) per optimisation step
+#: A training epoch takes one random temporal crop per this many frames of each video
+#: (trainables/sequences.py crop_windows), so long windows do not starve training of steps:
+#: with BATCH_SIZE windows a step, an epoch has frames / 64 steps, as many as a per-frame
+#: epoch at batch 64 (issue #9 measured the tiled windows at a third of that, and slower).
+FRAMES_PER_CROP = 4
+#: A network has learned its training split only if its video accuracy beats chance (the
+#: majority class's share of videos) by at least this much.
+LEARNED_MARGIN = 0.1
+#: NetB stops when its own-split frame accuracy has not improved by MIN_DELTA for PATIENCE
+#: epochs (or reaches FITTED), within its epoch cap.
+NETB_PATIENCE = 3
+NETB_MIN_DELTA = 0.005
+NETB_FITTED = 0.99
+#: Table VII's k-means on NetA's representations runs every this many epochs (and at the
+#: last and at every newly selected epoch), not every epoch: it costs more than an epoch.
+CENTROID_EVERY = 3
+#: Seeds of a configuration's repeats are ``seed + REPEAT_SEED_STRIDE * repeat``.
+REPEAT_SEED_STRIDE = 1000
 NORMALISATIONS: tuple[str, ...] = ("softmax", "linear")
+#: tau of f = softmax(V / tau) (trainables.loss); 1 is the paper's eq. (8). Larger values keep
+#: the softmax of 128-d squared distances (tens to a hundred) from saturating to one-hot.
+DISTANCE_TEMPERATURE = 1.0
 CELLS: tuple[str, ...] = ("gru", "blstm")
 BACKBONES: tuple[str, ...] = ("small", "vgg16")
 
@@ -38,7 +59,13 @@ def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "emotion-study"
 
-#: Accuracies whose best-so-far value is reported as ``best_<name>``.
+#: Roles of the splits in a study (also metric prefixes): NetA's training split, the target
+#: part that NetB trains on and trials are selected on, and the held-out target videos.
+SOURCE, TARGET, HELDOUT = "source", "target", "heldout"
+ROLES: tuple[str, ...] = (SOURCE, TARGET, HELDOUT)
+#: Accuracies reported every epoch, at both levels.
 TRACKED_ACCURACIES = tuple(
-    f"{role}_{level}_acc" for role in ("source", "target", "test") for level in ("video", "frame")
+    f"{role}_{level}_acc" for role in ROLES for level in ("video", "frame")
 )
+#: Accuracies that may select an epoch or a trial (``best_<name>`` running maxima).
+SELECTION_ACCURACIES = tuple(name for name in TRACKED_ACCURACIES if not name.startswith(HELDOUT))

@@ -16,9 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from trainables.config import DISTANCE_TEMPERATURE, FRAMES_PER_CROP, HELDOUT, SOURCE, TARGET
 from trainables.data import SplitData, to_model_input
 from trainables.loss import predict, total_loss
-from trainables.sequences import gather_windows, window_index
+from trainables.metrics import split_metrics
+from trainables.sequences import crop_windows, gather_windows, window_index
 
 InputKind = Literal["features", "frames"]
 
@@ -51,6 +53,16 @@ class SplitArrays:
     def num_frames(self) -> int:
         return len(self.frame_labels)
 
+    def subset(self, videos: np.ndarray, name: str) -> SplitArrays:
+        """The given videos (indices, kept in the given order) as a split of their own."""
+        videos = np.asarray(videos, dtype=np.int64)
+        starts, ends = self.video_offsets[videos], self.video_offsets[videos + 1]
+        frames = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+        offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
+        return SplitArrays(name, self.kind, np.asarray(self.inputs[frames]),
+                           self.frame_labels[frames], offsets, self.video_labels[videos],
+                           self.classes)
+
 
 def shared_tensor(array: np.ndarray, device: torch.device) -> Tensor:
     """``array`` on ``device``; on the CPU without a copy (zero-copy from Ray's object store
@@ -78,8 +90,16 @@ class DeviceSplit:
                    shared_tensor(arrays.frame_labels.astype(np.int64, copy=False), device))
 
     def windows(self, seq_len: int, shift: int = 0) -> Tensor:
+        """Every frame once, in consecutive windows (evaluation)."""
         index = window_index(self.arrays.video_offsets, seq_len, shift=shift)
         return torch.from_numpy(index).to(self.inputs.device)
+
+    def training_windows(self, seq_len: int, frames_per_crop: int,
+                         generator: torch.Generator) -> Tensor:
+        """Random temporal crops of every video, in random order (one training epoch)."""
+        index = crop_windows(self.arrays.video_offsets, seq_len, frames_per_crop, generator)
+        order = torch.randperm(len(index), generator=generator)
+        return torch.from_numpy(index)[order].to(self.inputs.device)
 
 
 @dataclass
@@ -126,26 +146,33 @@ def train_epoch(
     batch_size: int,
     generator: torch.Generator,
     autocast: bool = False,
+    frames_per_crop: int = FRAMES_PER_CROP,
+    tau: float = DISTANCE_TEMPERATURE,
+    max_grad_norm: float | None = None,
 ) -> dict[str, float]:
-    """One pass of eq. (9) over shuffled sequence windows; returns frame-weighted E_tot/E_a/E_b."""
+    """One epoch of eq. (9) over random temporal crops of every video (see
+    :func:`trainables.sequences.crop_windows`); returns frame-weighted E_tot/E_a/E_b and the
+    number of optimisation steps."""
     network.train()
-    shift = int(torch.randint(0, seq_len, (1,), generator=generator))
-    windows = split.windows(seq_len, shift=shift)
-    order = torch.randperm(len(windows), generator=generator).to(windows.device)
+    windows = split.training_windows(seq_len, frames_per_crop, generator)
     totals = torch.zeros(3, device=windows.device)
-    frames = 0
-    for batch_windows in windows[order].split(batch_size):
+    frames = steps = 0
+    for batch_windows in windows.split(batch_size):
         outputs, features, targets, mask = forward_windows(
             network, split, batch_windows, autocast=autocast)
-        losses = total_loss(outputs, features, targets, centroids, lam, normalisation, mask=mask)
+        losses = total_loss(outputs, features, targets, centroids, lam, normalisation, mask=mask,
+                            tau=tau)
         optimizer.zero_grad(set_to_none=True)
         losses[0].backward()
+        if max_grad_norm:
+            nn.utils.clip_grad_norm_(network.parameters(), max_grad_norm)
         optimizer.step()
+        steps += 1
         real = int(mask.sum())
         totals += torch.stack([loss.detach() for loss in losses]) * real
         frames += real
     e_tot, e_a, e_b = (totals / max(frames, 1)).tolist()
-    return {"E_tot": e_tot, "E_a": e_a, "E_b": e_b}
+    return {"E_tot": e_tot, "E_a": e_a, "E_b": e_b, "steps": steps}
 
 
 @torch.no_grad()
@@ -158,13 +185,16 @@ def evaluate(
     normalisation: str,
     seq_len: int,
     batch_size: int,
+    tau: float = DISTANCE_TEMPERATURE,
     autocast: bool = False,
 ) -> Evaluation:
     """Score every frame of every video once (windows tile each video, padding masked)."""
     network.eval()
     windows = split.windows(seq_len)
     num_frames = split.arrays.num_frames
-    scores = torch.empty(num_frames, len(split.arrays.classes), device=windows.device)
+    # float64: predict's centroid term needs it to keep far classes apart (trainables/loss.py).
+    scores = torch.empty(num_frames, len(split.arrays.classes), dtype=torch.float64,
+                         device=windows.device)
     representations: Tensor | None = None
     for batch_windows in windows.split(batch_size):
         outputs, features, _, mask = forward_windows(
@@ -172,7 +202,8 @@ def evaluate(
         if representations is None:
             representations = torch.empty(num_frames, features.shape[-1], device=windows.device)
         frame_index = batch_windows[mask]
-        scores[frame_index] = predict(outputs[mask], features[mask], centroids, lam, normalisation)
+        scores[frame_index] = predict(outputs[mask], features[mask], centroids, lam, normalisation,
+                                     tau=tau)
         representations[frame_index] = features[mask]
     assert representations is not None, "a split always holds at least one window"
     return Evaluation(scores.cpu().numpy(), representations.cpu().numpy())
@@ -192,16 +223,48 @@ def seed_everything(seed: int) -> torch.Generator:
 
 @dataclass
 class StudyArrays:
-    """The splits of one study: NetA trains on ``source``; ``target`` is NetB's split."""
+    """The splits of one study: NetA trains on ``source``; NetB trains on ``target``, whose
+    accuracy also selects epochs and trials; ``heldout`` target videos are scored, never used
+    for any choice."""
 
     source: SplitArrays
     target: SplitArrays
-    test: SplitArrays | None = None
+    heldout: SplitArrays | None = None
 
     def roles(self) -> dict[str, SplitArrays]:
         """The splits present, keyed by their role in the study (also the metric prefix)."""
-        splits = {"source": self.source, "target": self.target, "test": self.test}
+        splits = {SOURCE: self.source, TARGET: self.target, HELDOUT: self.heldout}
         return {role: arrays for role, arrays in splits.items() if arrays is not None}
+
+    @property
+    def kind(self) -> InputKind:
+        return self.source.kind
+
+
+def evaluate_roles(
+    network: nn.Module,
+    splits: dict[str, DeviceSplit],
+    centroids: Tensor,
+    *,
+    lam: float,
+    normalisation: str,
+    seq_len: int,
+    batch_size: int,
+    tau: float = DISTANCE_TEMPERATURE,
+    autocast: bool = False,
+) -> tuple[dict[str, float], dict[str, Evaluation]]:
+    """Frame- and video-level accuracy (overall and per class) of every split, keyed
+    ``{role}_{level}_acc``, and each split's per-frame :class:`Evaluation`."""
+    metrics: dict[str, float] = {}
+    evaluations = {}
+    for role, split in splits.items():
+        result = evaluate(network, split, centroids, lam=lam, normalisation=normalisation,
+                          seq_len=seq_len, batch_size=batch_size, tau=tau, autocast=autocast)
+        arrays = split.arrays
+        metrics.update(split_metrics(role, result.scores, arrays.frame_labels,
+                                     arrays.video_offsets, arrays.video_labels, arrays.classes))
+        evaluations[role] = result
+    return metrics, evaluations
 
     @property
     def kind(self) -> InputKind:

@@ -1,30 +1,33 @@
 """Stage 1: NetB, trained on the target split with E_a alone (eq. 5), and its centroids Z.
 
-NetB's last hidden representations U (eq. 1) of every target frame are clustered into
-one k-means cluster per class (eq. 2); the clusters are matched to the classes.
+NetB trains until it fits its own split: it stops when its frame accuracy there has not
+improved for a few epochs (or is near perfect), within an epoch cap, and keeps its best
+epoch. Its last hidden representations U (eq. 1) of every target frame are then clustered
+into one k-means cluster per class (eq. 2); the clusters are matched to the classes.
+Held-out videos are scored at the end, never used for any choice.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from trainables.centroids import CentroidResult, compute_centroids
-from trainables.engine import (
-    DeviceSplit,
-    StudyArrays,
-    choose_device,
-    evaluate,
-    seed_everything,
-    train_epoch,
+from trainables.config import (
+    LEARNED_MARGIN,
+    NETB_FITTED,
+    NETB_MIN_DELTA,
+    NETB_PATIENCE,
+    TARGET,
 )
-from trainables.metrics import split_metrics
-from trainables.network import NetworkSettings, build_network, make_optimizer
+from trainables.engine import StudyArrays, evaluate_roles, train_epoch
+from trainables.network import NetworkSettings, prepare_training
+from trainables.probe import chance_accuracy
 
 ProgressFactory = Callable[..., Iterable[int]]
 
@@ -39,20 +42,25 @@ class NetBResult:
     centroids: CentroidResult
 
 
-def _evaluate_roles(network: nn.Module, splits: dict[str, DeviceSplit], zeros: Tensor,
-                    settings: NetworkSettings) -> tuple[dict[str, float], np.ndarray]:
-    """NetB's accuracy on each split (its output layer, i.e. lam = 1) and target U."""
-    metrics: dict[str, float] = {}
-    target_u = np.empty(0)
-    for role, split in splits.items():
-        result = evaluate(network, split, zeros, lam=1.0, normalisation="softmax",
-                          seq_len=settings.seq_len, batch_size=settings.batch_size)
-        arrays = split.arrays
-        metrics.update(split_metrics(role, result.scores, arrays.frame_labels,
-                                     arrays.video_offsets, arrays.video_labels, arrays.classes))
-        if role == "target":
-            target_u = result.representations
-    return metrics, target_u
+class Plateau:
+    """Stop when the tracked accuracy has not improved by ``min_delta`` for ``patience``
+    epochs, or has reached ``fitted``; remembers the best epoch."""
+
+    def __init__(self, patience: int = NETB_PATIENCE, min_delta: float = NETB_MIN_DELTA,
+                 fitted: float = NETB_FITTED) -> None:
+        self.patience, self.min_delta, self.fitted = patience, min_delta, fitted
+        self.best, self.best_epoch, self.waited = -1.0, 0, 0
+
+    def update(self, value: float, epoch: int) -> tuple[bool, bool]:
+        """(is this the best epoch so far, should training stop)."""
+        improved = value > self.best
+        if value > self.best + self.min_delta:
+            self.waited = 0
+        else:
+            self.waited += 1
+        if improved:
+            self.best, self.best_epoch = value, epoch
+        return improved, self.waited >= self.patience or value >= self.fitted
 
 
 def train_netb(
@@ -67,29 +75,41 @@ def train_netb(
     train_backbone: bool = False,
     progress: ProgressFactory = range,
 ) -> NetBResult:
-    """Train NetB on ``data.target`` with eq. (5) and derive the centroids Z from U."""
-    torch.set_num_threads(max(1, threads))
-    device = choose_device()
-    generator = seed_everything(seed)
-    splits = {role: DeviceSplit.create(arrays, device) for role, arrays in data.roles().items()}
-    network = build_network(settings, data.target, backbone_state, train_backbone).to(device)
-    optimizer = make_optimizer(network, settings)
-    zeros = torch.zeros(len(data.target.classes), settings.rnn_hidden, device=device)
-    history = []
+    """Train NetB on ``data.target`` with eq. (5) until it fits (at most ``epochs`` epochs)
+    and derive the centroids Z from U of its best epoch."""
+    setup = prepare_training(data, settings, seed=seed, threads=threads,
+                             train_split=data.target, backbone_state=backbone_state,
+                             train_backbone=train_backbone)
+    network = setup.network
+    zeros = torch.zeros(len(data.target.classes), settings.rnn_hidden, device=setup.device)
+    options = dict(lam=1.0, normalisation="softmax", seq_len=settings.seq_len,
+                   batch_size=settings.batch_size)
+    own = {TARGET: setup.splits[TARGET]}
+    plateau, best_state, history, steps = Plateau(), None, [], 0
     for epoch in progress(epochs):
-        losses = train_epoch(network, splits["target"], optimizer, zeros, lam=1.0,
-                             normalisation="softmax", seq_len=settings.seq_len,
-                             batch_size=settings.batch_size, generator=generator)
-        target_only = {"target": splits["target"]}
-        metrics, _ = _evaluate_roles(network, target_only, zeros, settings)
-        history.append({"epoch": epoch + 1, "E_a": losses["E_a"],
-                         "target_frame_acc": metrics["target_frame_acc"],
-                         "target_video_acc": metrics["target_video_acc"]})
-    metrics, target_u = _evaluate_roles(network, splits, zeros, settings)
-    centroids = compute_centroids(target_u, data.target.frame_labels,
-                                  len(data.target.classes), method=centroid_method, seed=seed)
+        losses = train_epoch(network, own[TARGET], setup.optimizer, zeros,
+                             generator=setup.generator, **options)
+        steps += losses["steps"]
+        metrics, _ = evaluate_roles(network, own, zeros, **options)
+        history.append({"epoch": epoch + 1, "steps": steps, "E_a": losses["E_a"],
+                        "target_frame_acc": metrics["target_frame_acc"],
+                        "target_video_acc": metrics["target_video_acc"]})
+        improved, stop = plateau.update(metrics["target_frame_acc"], epoch + 1)
+        if improved:
+            best_state = copy.deepcopy(network.state_dict())
+        if stop:
+            break
+    network.load_state_dict(best_state)
+    metrics, evaluations = evaluate_roles(network, setup.splits, zeros, **options)
+    target = data.target
+    centroids = compute_centroids(evaluations[TARGET].representations, target.frame_labels,
+                                  len(target.classes), method=centroid_method, seed=seed)
+    chance = {f"{role}_video_acc": chance_accuracy(arrays.video_labels)
+              for role, arrays in data.roles().items()}
+    learned = metrics["target_video_acc"] >= chance["target_video_acc"] + LEARNED_MARGIN
     summary = {"metrics": metrics, "cluster_agreement": centroids.agreement,
                "centroid_method": centroid_method, "epochs": epochs,
-               "settings": settings.to_dict()}
+               "epochs_run": len(history), "best_epoch": plateau.best_epoch, "steps": steps,
+               "chance": chance, "learned": bool(learned), "settings": settings.to_dict()}
     state = {key: value.detach().cpu() for key, value in network.state_dict().items()}
     return NetBResult(state, history, summary, centroids)

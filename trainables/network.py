@@ -18,7 +18,13 @@ from trainables.config import (
     RNN_HIDDEN,
     SEQUENCE_LENGTH,
 )
-from trainables.engine import SplitArrays
+from trainables.engine import (
+    DeviceSplit,
+    SplitArrays,
+    StudyArrays,
+    choose_device,
+    seed_everything,
+)
 from trainables.model import CNNRNN, SequenceHead
 
 
@@ -75,3 +81,29 @@ def make_optimizer(network: nn.Module, settings: NetworkSettings) -> torch.optim
     """Adam at the paper's constant learning rate, over the trainable parameters only."""
     trainable = [p for p in network.parameters() if p.requires_grad]
     return torch.optim.Adam(trainable, lr=settings.lr)
+
+
+@dataclass
+class TrainingSetup:
+    """What NetA's and NetB's loops both start from: device, generator, splits on the
+    device, the network and its optimiser."""
+
+    device: torch.device
+    generator: torch.Generator
+    splits: dict[str, DeviceSplit]
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+
+
+def prepare_training(data: StudyArrays, settings: NetworkSettings, *, seed: int, threads: int,
+                     train_split: SplitArrays,
+                     backbone_state: dict[str, torch.Tensor] | None = None,
+                     train_backbone: bool = False) -> TrainingSetup:
+    """Seed, pick the device, move every split there and build the network for
+    ``train_split``'s inputs, with its optimiser."""
+    torch.set_num_threads(max(1, threads))
+    device = choose_device()
+    generator = seed_everything(seed)
+    splits = {role: DeviceSplit.create(arrays, device) for role, arrays in data.roles().items()}
+    network = build_network(settings, train_split, backbone_state, train_backbone).to(device)
+    return TrainingSetup(device, generator, splits, network, make_optimizer(network, settings))

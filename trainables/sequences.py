@@ -61,3 +61,30 @@ def gather_windows(data: np.ndarray | torch.Tensor,
     index = torch.as_tensor(windows, dtype=torch.int64, device=data.device)
     mask = index >= 0
     return data[index.clamp(min=0)], mask
+
+
+def crop_windows(video_offsets: np.ndarray, seq_len: int, frames_per_crop: int,
+                 generator: torch.Generator) -> np.ndarray:
+    """Random temporal crops for one training epoch -> ``(W, seq_len)`` frame indices.
+
+    Each video gives ``ceil(length / frames_per_crop)`` crops, so an epoch takes about as
+    many optimisation steps per frame at ``seq_len = 80`` as at ``seq_len = 1``: tiling a
+    short video into one padded window would leave a whole epoch of a few hundred videos
+    with a few dozen steps. A crop is a contiguous run of ``[m/2, m]`` frames
+    (``m = min(length, seq_len)``) at a random start, left-aligned and padded with ``-1``.
+    """
+    if seq_len < 1 or frames_per_crop < 1:
+        raise ValueError(f"need seq_len >= 1 and frames_per_crop >= 1, got {seq_len}, "
+                         f"{frames_per_crop}")
+    offsets = np.asarray(video_offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    crops = np.where(lengths > 0, -(-lengths // frames_per_crop), 0)
+    video = np.repeat(np.arange(lengths.size), crops)
+    longest = np.minimum(lengths[video], seq_len)
+    shortest = np.maximum(1, (longest + 1) // 2)
+    draws = torch.rand((2, video.size), generator=generator, dtype=torch.float64).numpy()
+    crop_len = shortest + np.floor(draws[0] * (longest - shortest + 1)).astype(np.int64)
+    start = np.floor(draws[1] * (lengths[video] - crop_len + 1)).astype(np.int64)
+    slots = np.arange(seq_len, dtype=np.int64)
+    index = offsets[video, None] + start[:, None] + slots
+    return np.where(slots < crop_len[:, None], index, PAD)

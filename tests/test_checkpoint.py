@@ -1,0 +1,169 @@
+"""trainables.checkpoint: an interrupted training continues exactly as an uninterrupted one."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from trainables import checkpoint
+from trainables.checkpoint import CHECKPOINT_FILE, TrialState, load_state, save_state
+from trainables.engine import DeviceSplit, SplitArrays, seed_everything, train_epoch
+from trainables.network import NetworkSettings, build_network, make_optimizer
+
+SETTINGS = NetworkSettings(cell="gru", seq_len=20, fc_units=48, rnn_hidden=16, dropout=0.5,
+                           batch_size=4, lr=1e-3)
+CLASSES = ("a", "b", "c")
+LAM = 0.5
+
+
+def random_arrays(seed: int = 0) -> SplitArrays:
+    rng = np.random.default_rng(seed)
+    lengths = [7, 33, 20, 61, 1, 45]
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    video_labels = rng.integers(0, len(CLASSES), len(lengths))
+    features = rng.normal(size=(offsets[-1], 24)).astype(np.float16)
+    return SplitArrays("source", "features", features, np.repeat(video_labels, lengths), offsets,
+                       video_labels, CLASSES)
+
+
+class Run:
+    """A network, its optimiser and shuffling generator, seeded as a trial seeds them."""
+
+    def __init__(self, arrays: SplitArrays, seed: int) -> None:
+        self.generator = seed_everything(seed)
+        self.network = build_network(SETTINGS, arrays)
+        self.optimizer = make_optimizer(self.network, SETTINGS)
+        self.split = DeviceSplit.create(arrays, torch.device("cpu"))
+        self.centroids = torch.randn(len(CLASSES), SETTINGS.rnn_hidden,
+                                     generator=torch.Generator().manual_seed(7))
+
+    def epoch(self) -> dict[str, float]:
+        return train_epoch(self.network, self.split, self.optimizer, self.centroids, lam=LAM,
+                           normalisation="softmax", seq_len=SETTINGS.seq_len,
+                           batch_size=SETTINGS.batch_size, generator=self.generator)
+
+
+def assert_same_training_state(a: Run, b: Run) -> None:
+    weights_a, weights_b = a.network.state_dict(), b.network.state_dict()
+    assert weights_a.keys() == weights_b.keys()
+    for name in weights_a:
+        assert torch.equal(weights_a[name], weights_b[name]), name
+    opt_a, opt_b = a.optimizer.state_dict(), b.optimizer.state_dict()
+    assert opt_a["param_groups"] == opt_b["param_groups"]
+    assert opt_a["state"].keys() == opt_b["state"].keys() and opt_a["state"]
+    for index, state in opt_a["state"].items():
+        assert state.keys() == opt_b["state"][index].keys()
+        for key, value in state.items():
+            assert torch.equal(value, opt_b["state"][index][key]), (index, key)
+
+
+def test_resumed_training_continues_bit_for_bit(tmp_path: Path) -> None:
+    arrays = random_arrays()
+    straight = Run(arrays, seed=3)
+    straight_losses = [straight.epoch(), straight.epoch()]
+
+    interrupted = Run(arrays, seed=3)
+    first = interrupted.epoch()
+    assert first == straight_losses[0]
+    state = TrialState(epoch=1)
+    state.update_best({"target_video_acc": 0.25, "source_frame_acc": 0.5, "E_tot": 9.0})
+    state.extra["lr_scale"] = 0.5
+    save_state(tmp_path, interrupted.network, interrupted.optimizer, interrupted.generator, state)
+    # Advance every generator further, as the rest of a killed process would have.
+    torch.rand(1000)
+    interrupted.generator.manual_seed(99)
+
+    resumed = Run(arrays, seed=12345)  # fresh weights, optimiser and generators
+    with pytest.raises(AssertionError):
+        assert_same_training_state(resumed, interrupted)
+    restored = load_state(tmp_path, resumed.network, resumed.optimizer, resumed.generator)
+    assert restored == TrialState(epoch=1,
+                                  best={"target_video_acc": 0.25, "source_frame_acc": 0.5},
+                                  extra={"lr_scale": 0.5})
+    second = resumed.epoch()
+
+    assert second == straight_losses[1]
+    assert_same_training_state(resumed, straight)
+
+
+def test_without_restoring_the_torch_rng_dropout_differs(tmp_path: Path) -> None:
+    """The round trip above depends on the saved torch RNG: dropout draws from it."""
+    arrays = random_arrays()
+    straight = Run(arrays, seed=3)
+    straight.epoch()
+    straight.epoch()
+    interrupted = Run(arrays, seed=3)
+    interrupted.epoch()
+    save_state(tmp_path, interrupted.network, interrupted.optimizer, interrupted.generator,
+               TrialState(epoch=1))
+    resumed = Run(arrays, seed=12345)
+    load_state(tmp_path, resumed.network, resumed.optimizer, resumed.generator)
+    torch.manual_seed(0)  # lose the restored CPU generator state
+    resumed.epoch()
+    weights = resumed.network.state_dict()
+    assert not all(torch.equal(weights[k], v) for k, v in straight.network.state_dict().items())
+
+
+def test_cuda_generators_are_saved_and_restored(tmp_path: Path, monkeypatch) -> None:
+    """With CUDA present every device's generator state goes into the file and comes back."""
+    devices = [torch.arange(16, dtype=torch.uint8), torch.arange(16, 32, dtype=torch.uint8)]
+    restored: list[list[torch.Tensor]] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [d.clone() for d in devices])
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.append(states))
+    run = Run(random_arrays(), seed=0)
+    save_state(tmp_path, run.network, run.optimizer, run.generator, TrialState())
+    saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert [torch.equal(a, b) for a, b in zip(saved["cuda_rng"], devices, strict=True)] == [
+        True, True]
+    load_state(tmp_path, run.network, run.optimizer, run.generator)
+    assert len(restored) == 1 and len(restored[0]) == 2
+    assert all(torch.equal(a, b) for a, b in zip(restored[0], devices, strict=True))
+
+
+def test_no_cuda_state_on_a_cpu_machine(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    run = Run(random_arrays(), seed=0)
+    save_state(tmp_path, run.network, run.optimizer, run.generator, TrialState())
+    assert "cuda_rng" not in torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+
+
+def test_checkpoint_without_extra_or_cuda_state_still_loads(tmp_path: Path) -> None:
+    """A checkpoint in the earlier format (trainables.trainable's) resumes too."""
+    run = Run(random_arrays(), seed=0)
+    torch.save({"network": run.network.state_dict(), "optimizer": run.optimizer.state_dict(),
+                "epoch": 4, "best": {"target_video_acc": 0.75},
+                "torch_rng": torch.get_rng_state(), "generator_rng": run.generator.get_state()},
+               tmp_path / CHECKPOINT_FILE)
+    state = load_state(tmp_path, run.network, run.optimizer, run.generator)
+    assert state == TrialState(epoch=4, best={"target_video_acc": 0.75}, extra={})
+
+
+class Payload:
+    """An object a plain pickle would rebuild by running code."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_carrying_code_is_refused(tmp_path: Path) -> None:
+    run = Run(random_arrays(), seed=0)
+    torch.save({"network": Payload()}, tmp_path / CHECKPOINT_FILE)
+    with pytest.raises(pickle.UnpicklingError):
+        load_state(tmp_path, run.network, run.optimizer, run.generator)
+
+
+def test_update_best_keeps_running_maxima() -> None:
+    state = TrialState()
+    assert state.update_best({"target_video_acc": 0.5, "E_tot": 1.0}) == {
+        "best_target_video_acc": 0.5}
+    assert state.update_best({"target_video_acc": 0.25, "source_video_acc": 0.75}) == {
+        "best_target_video_acc": 0.5, "best_source_video_acc": 0.75}
+    assert state.update_best({"target_video_acc": 0.875}) == {
+        "best_target_video_acc": 0.875, "best_source_video_acc": 0.75}
+    assert checkpoint.TrialState().extra == {} and checkpoint.TrialState().extra is not state.extra

@@ -1,0 +1,93 @@
+"""Learning is a claim to test: NetB and NetA learn the embedded data, end to end.
+
+Small and seeded, on the embedded set's cached `small`-CNN features, with the library's own
+loops (no Ray): the margins are ones a broken model cannot reach.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from study.data_roles import load_data, study_arrays
+from study.settings import StudySettings
+from study.stages import Backbone, Resources, features_by_role
+from trainables.config import IMAGE_SIZE, TARGET
+from trainables.engine import DeviceSplit, StudyArrays, evaluate
+from trainables.model import SequenceHead
+from trainables.neta import train_neta
+from trainables.netb import NetBResult, train_netb
+from trainables.network import NetworkSettings
+from trainables.probe import chance_accuracy
+
+pytestmark = pytest.mark.slow  # end to end: run by CI, left out by -m "not slow"
+
+CPU = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=2, progress=False)
+SETTINGS = NetworkSettings(fc_units=1024)
+
+
+@pytest.fixture(scope="module")
+def embedded() -> StudyArrays:
+    settings = StudySettings(test_split="Test", target_holdout=0.0)
+    splits = load_data(settings, progress=False)
+    backbone = Backbone.build("small", None, False, 0, IMAGE_SIZE)
+    return study_arrays(splits, features_by_role(splits, backbone, CPU), settings)
+
+
+@pytest.fixture(scope="module")
+def netb(embedded: StudyArrays) -> NetBResult:
+    return train_netb(embedded, SETTINGS, epochs=20, seed=0, centroid_method="mean", threads=2)
+
+
+def run_neta(data: StudyArrays, centroids: np.ndarray, lam: float,
+             epochs: int) -> list[dict]:
+    config = {**SETTINGS.to_dict(), "lam": lam, "normalisation": "softmax", "epochs": epochs,
+              "seed": 0, "metric": "target_video_acc"}
+    rows: list[dict] = []
+    train_neta(config, data, centroids, threads=2,
+               report=lambda metrics, _write: rows.append(metrics))
+    return rows
+
+
+def test_netb_fits_its_own_split_far_above_chance(netb: NetBResult,
+                                                  embedded: StudyArrays) -> None:
+    chance = chance_accuracy(embedded.target.video_labels)
+    assert netb.summary["metrics"]["target_video_acc"] >= 0.8 > chance + 0.5
+    assert netb.summary["learned"] is True
+
+
+def test_neta_with_lam_1_learns_the_source(embedded: StudyArrays, netb: NetBResult) -> None:
+    rows = run_neta(embedded, netb.centroids.centroids, lam=1.0, epochs=6)
+    assert rows[-1]["E_tot"] < 0.7 * rows[0]["E_tot"], [row["E_tot"] for row in rows]
+    assert rows[-1]["source_video_acc"] >= 0.8, [row["source_video_acc"] for row in rows]
+    assert rows[-1]["learned"] == 1.0
+
+
+def test_neta_with_lam_0_predicts_the_target_by_nearest_centroid(
+        embedded: StudyArrays, netb: NetBResult) -> None:
+    rows = run_neta(embedded, netb.centroids.centroids, lam=0.0, epochs=5)
+    chance = chance_accuracy(embedded.target.video_labels)
+    late = np.mean([row["target_video_acc"] for row in rows[-3:]])
+    assert late >= chance + 0.1, [row["target_video_acc"] for row in rows]
+
+
+def test_z_comes_from_netb_representations_of_the_target(netb: NetBResult,
+                                                         embedded: StudyArrays) -> None:
+    """Recompute the class means of U independently, on each split, from NetB's weights."""
+    head = SequenceHead(embedded.target.inputs.shape[1], len(embedded.target.classes),
+                        fc_units=SETTINGS.fc_units)
+    head.load_state_dict(netb.state_dict)
+    zeros = np.zeros((len(embedded.target.classes), SETTINGS.rnn_hidden), dtype=np.float32)
+
+    def class_means(role: str) -> np.ndarray:
+        arrays = embedded.roles()[role]
+        split = DeviceSplit.create(arrays, head.output.weight.device)
+        result = evaluate(head, split, __import__("torch").from_numpy(zeros), lam=1.0,
+                          normalisation="softmax", seq_len=SETTINGS.seq_len,
+                          batch_size=SETTINGS.batch_size)
+        return np.stack([result.representations[arrays.frame_labels == c].mean(axis=0)
+                         for c in range(len(arrays.classes))])
+
+    z = netb.centroids.centroids
+    np.testing.assert_allclose(z, class_means(TARGET), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(z, class_means("source"), atol=1e-2)

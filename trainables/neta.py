@@ -1,0 +1,154 @@
+"""NetA: the CNN-RNN trained on the source split with E_tot of eq. (9), as a plain loop.
+
+Like Ray Tune's ``mnist_pytorch.py`` example, the loop knows nothing of Tune: it takes a
+``report`` hook, called once per epoch with the metrics and a function that writes the
+checkpoint, and an optional checkpoint folder to resume from. The Tune adapter
+(:mod:`trainables.trainable`) is a few lines around it.
+
+Every epoch reports, on every split present (source; target, which selects; held-out, which
+is only scored): frame- and video-level accuracy, per class, and the losses. The *selected
+epoch* is the one with the best selection metric (``config["metric"]``, first on ties);
+every accuracy is also reported at that epoch as ``selected_<name>``, so held-out figures
+are never a maximum over held-out epochs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from trainables.centroids import centroid_distances, compute_centroids
+from trainables.checkpoint import TrialState, load_state, save_state
+from trainables.config import (
+    CENTROID_EVERY,
+    DISTANCE_TEMPERATURE,
+    LEARNED_MARGIN,
+    REPEAT_SEED_STRIDE,
+    SOURCE,
+    TARGET,
+    TRACKED_ACCURACIES,
+)
+from trainables.engine import StudyArrays, evaluate_roles, train_epoch
+from trainables.network import NetworkSettings, TrainingSetup, prepare_training
+from trainables.probe import chance_accuracy
+
+#: ``report(metrics, write_checkpoint)``; ``write_checkpoint(folder)`` saves the state there.
+ReportHook = Callable[[dict[str, Any], Callable[[Path], None]], None]
+REPEAT_KEY = "__trial_index__"  # set by ray.tune.search.Repeater for each repeat
+#: Highest at the selected epoch (its selection metric), -1 elsewhere: Tune keeps the
+#: checkpoint with the highest score, so the kept one is the selected epoch's, ties included.
+CHECKPOINT_SCORE = "checkpoint_score"
+
+
+def trial_seed(config: dict[str, Any]) -> int:
+    """The study's seed, offset per repeat of a configuration."""
+    return int(config["seed"]) + REPEAT_SEED_STRIDE * int(config.get(REPEAT_KEY, 0))
+
+
+def centroid_metrics(representations: np.ndarray, labels: np.ndarray, z: np.ndarray,
+                     classes: tuple[str, ...], seed: int) -> dict[str, float]:
+    """Table VII: distance of NetA's class centroids (k-means on X) from NetB's Z."""
+    neta = compute_centroids(representations, labels, len(classes), seed=seed, n_init=3)
+    distances = centroid_distances(neta.centroids, z)
+    metrics = {f"centroid_distance/{name}": float(d)
+               for name, d in zip(classes, distances, strict=True)}
+    metrics["centroid_distance_mean"] = float(distances.mean())
+    metrics["source_cluster_agreement"] = neta.agreement
+    return metrics
+
+
+def _selected(metrics: dict[str, float]) -> dict[str, float]:
+    """The accuracies and Table VII figures of an epoch, renamed ``selected_<name>``."""
+    keep = [name for name in metrics
+            if name in TRACKED_ACCURACIES or name.startswith(("class_acc/", "centroid_distance"))]
+    return {f"selected_{name}": metrics[name] for name in keep}
+
+
+def _chance(data: StudyArrays) -> dict[str, float]:
+    return {f"chance_{role}_video_acc": chance_accuracy(arrays.video_labels)
+            for role, arrays in data.roles().items() if role in (SOURCE, TARGET)}
+
+
+class NetATraining:
+    """One NetA run: its setup, the centroids Z, and the epoch it is at."""
+
+    def __init__(self, config: dict[str, Any], data: StudyArrays, centroids: np.ndarray, *,
+                 backbone_state: dict[str, Tensor] | None = None, threads: int = 1) -> None:
+        self.config = config
+        self.data = data
+        self.settings = NetworkSettings.from_config(config)
+        self.seed = trial_seed(config)
+        self.setup: TrainingSetup = prepare_training(
+            data, self.settings, seed=self.seed, threads=threads, train_split=data.source,
+            backbone_state=backbone_state, train_backbone=config.get("train_backbone", False))
+        self.z = torch.as_tensor(centroids, dtype=torch.float32, device=self.setup.device)
+        self.state = TrialState()
+        self.chance = _chance(data)
+
+    @property
+    def lam(self) -> float:
+        return float(self.config["lam"])
+
+    @property
+    def tau(self) -> float:
+        return float(self.config.get("tau", DISTANCE_TEMPERATURE))
+
+    def resume(self, folder: Path) -> None:
+        s = self.setup
+        self.state = load_state(folder, s.network, s.optimizer, s.generator)
+
+    def write_checkpoint(self, folder: Path) -> None:
+        s = self.setup
+        save_state(folder, s.network, s.optimizer, s.generator, self.state)
+
+    def epoch(self) -> dict[str, Any]:
+        """Train one epoch, evaluate every split, update the selection; the epoch's metrics."""
+        s, config = self.setup, self.config
+        options = dict(lam=self.lam, normalisation=config["normalisation"], tau=self.tau,
+                       seq_len=self.settings.seq_len, batch_size=self.settings.batch_size,
+                       autocast=config.get("autocast", False))
+        losses = train_epoch(s.network, s.splits[SOURCE], s.optimizer, self.z,
+                             generator=s.generator, **options)
+        metrics, evaluations = evaluate_roles(s.network, s.splits, self.z, **options)
+        self.state.epoch += 1
+        epoch = self.state.epoch
+        metric = config.get("metric", "target_video_acc")
+        improved = metrics[metric] > self.state.best.get(metric, -1.0)
+        last = epoch >= config["epochs"]
+        if improved or last or epoch % CENTROID_EVERY == 0:
+            source = self.data.source
+            metrics.update(centroid_metrics(evaluations[SOURCE].representations,
+                                            source.frame_labels, self.z.cpu().numpy(),
+                                            source.classes, self.seed))
+        metrics.update(self.state.update_best(metrics))
+        if improved:  # (Table VII is computed on every improved epoch, so no key goes stale)
+            self.state.extra.update({"selected_epoch": float(epoch), **_selected(metrics)})
+        self.state.extra["steps"] = self.state.extra.get("steps", 0.0) + losses.pop("steps")
+        learned = self.state.best.get("source_video_acc", 0.0) >= \
+            self.chance["chance_source_video_acc"] + LEARNED_MARGIN
+        return {**losses, **metrics, **self.state.extra, **self.chance, "epoch": epoch,
+                "learned": float(learned),
+                CHECKPOINT_SCORE: metrics[metric] if improved else -1.0}
+
+
+def train_neta(config: dict[str, Any], data: StudyArrays, centroids: np.ndarray, *,
+               backbone_state: dict[str, Tensor] | None = None, threads: int = 1,
+               report: ReportHook | None = None, resume_from: Path | None = None) -> TrialState:
+    """Train NetA for ``config["epochs"]`` epochs (continuing from ``resume_from``).
+
+    ``config`` holds the searched ``lam``, ``normalisation``, ``cell``, ``seq_len`` (and
+    optional ``tau``) and the fixed ``epochs``, ``seed``, ``metric`` and network settings.
+    """
+    run = NetATraining(config, data, centroids, backbone_state=backbone_state, threads=threads)
+    if resume_from is not None:
+        run.resume(resume_from)
+    while run.state.epoch < config["epochs"]:
+        metrics = run.epoch()
+        if report is not None:
+            report(metrics, run.write_checkpoint)
+    return run.state
