@@ -196,7 +196,11 @@ def run_study(args: argparse.Namespace) -> int:
     current = fingerprint(splits, backbone)
     if stored:
         check_unchanged(stored, current)
-    resources = plan_resources(args, start_ray(args))
+    cluster = start_ray(args)
+    resources = plan_resources(args, cluster)
+    # NetB runs alone before the trials: on a local CPU cluster it may use every core.
+    netb_cpus = cluster["CPU"] if not (args.address or resources.gpus) else \
+        resources.cpus_per_trial
     if not layout.remote:
         warn_if_storage_not_shared(layout.storage_path)
     data = study_arrays(splits, features_by_role(splits, backbone, resources), settings)
@@ -210,7 +214,7 @@ def run_study(args: argparse.Namespace) -> int:
                                     paper_init=settings.paper_init, backbone=settings.backbone)
     centroids = netb_stage(layout, data, netb_settings,
                            {"epochs": settings.netb_epochs, "seed": settings.seed,
-                            "threads": resources.threads, "train_backbone": backbone.trainable},
+                            "threads": int(netb_cpus), "train_backbone": backbone.trainable},
                            backbone_state, resources)
     check_netb_learned(layout, force=args.force)
     trainable = make_trainable(data, centroids, backbone_state, resources)

@@ -73,6 +73,7 @@ from trainables.engine import DeviceSplit, Evaluation, SplitArrays, StudyArrays,
 from trainables.errors import UserInputError
 from trainables.metrics import video_scores
 from trainables.network import NetworkSettings, build_network
+from trainables.probe import learning_floor
 
 matplotlib.use("Agg")  # files only: the report runs on headless machines too
 
@@ -742,7 +743,8 @@ def floor_section(study: Study, out: ReportFolder) -> Section:
 
     def verdict(own: float, floor: float | None, learned: bool | None) -> str:
         if _finite(floor) and _finite(own) and own < floor:
-            return "**has not learned** (below the linear probe on its own split)"
+            return ("**has not learned** (below the linear probe's held-out accuracy, on its "
+                    "own split)")
         if learned is False:
             return (f"**has not learned** (within {LEARNED_MARGIN:g} of chance on its own "
                     f"split)")
@@ -753,7 +755,8 @@ def floor_section(study: Study, out: ReportFolder) -> Section:
     rows.append({"network": "NetB", "trained on": f"target ({study.split_name(TARGET)})",
                  f"own split {level} acc": netb_own,
                  **{study.split_phrase(r): metrics.get(key(r)) for r in roles},
-                 "verdict": verdict(netb_own, probe.get(key(TARGET)), summary.get("learned"))})
+                 "verdict": verdict(netb_own, learning_floor(probe, TARGET, level),
+                                    summary.get("learned"))})
     if probe:
         rows.append({"network": "linear probe (frozen CNN features)",
                      "trained on": f"target ({study.split_name(TARGET)})",
@@ -777,8 +780,10 @@ def floor_section(study: Study, out: ReportFolder) -> Section:
     lines = [f"{level.capitalize()}-level accuracy of NetB (trained on the target part, "
              f"centroids Z from it), of a linear probe (logistic regression on the frozen CNN's "
              f"features, fitted on the same part) and of NetA's best configuration (at its "
-             f"selected epoch; target: its best epoch). A network below the probe on the split "
-             f"it was trained on has not learned it.", "", markdown_table(frame), "",
+             f"selected epoch; target: its best epoch). A network that does not reach, on the "
+             f"split it was trained on, what the probe reaches on held-out videos has not "
+             f"learned it (the probe itself fits its own split perfectly: it has more feature "
+             f"dimensions than there are frames).", "", markdown_table(frame), "",
              out.csv("floor.csv", frame)]
     if not probe:
         lines += ["", "No linear probe in NetB's summary (a study on frames, or one run "

@@ -144,7 +144,7 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
     if layout.netb_summary.exists() and layout.centroids_file.exists():
         print(f"Reusing NetB from {layout.display_root}/netb")
         return np.asarray(read_json(layout.centroids_file)["centroids"], dtype=np.float32)
-    task = _netb_task.options(num_gpus=resources.task_gpus, num_cpus=resources.cpus_per_trial)
+    task = _netb_task.options(num_gpus=resources.task_gpus, num_cpus=options["threads"])
     result: NetBResult = ray.get(task.remote(data, settings, options, backbone_state,
                                              resources.progress))
     summary = {**result.summary, "probe": probe_floor(data, options["seed"])}

@@ -88,7 +88,7 @@ def corrupt_video(tmp: Path) -> list[str]:
 def data_changed(tmp: Path) -> list[str]:
     """A study whose stored fingerprint no longer matches the data on disk."""
     root = data_copy(tmp)
-    argv = [*data_args(root), *QUICK]
+    argv = [*data_args(root), *QUICK, "--test-split", "Test"]
     settings = new_settings(build_parser().parse_args(argv))
     study = tmp / "results" / "changed"
     study.mkdir()

@@ -29,6 +29,7 @@ REQUIRED = ("speedup_cached", "frames_per_s_cached", "frames_per_s_uncached",
             "trial_overhead_s", "device")
 
 
+@pytest.mark.slow
 def test_quick_bench_reports_every_measurement() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "study.bench", "--quick", "--frames", "48",
@@ -139,11 +140,15 @@ def test_fit_point_is_the_first_epoch_near_the_best() -> None:
 
 def test_learning_row_says_a_network_below_the_probe_has_not_learned() -> None:
     figures = {"d_netb_target_video_acc": 0.5, "d_probe_target_video_acc": 1.0,
-               "d_neta_source_video_acc": 0.9, "d_source_probe_source_video_acc": 0.9}
+               "d_neta_source_video_acc": 0.9, "d_source_probe_source_video_acc": 0.9,
+               "d_netb_heldout_video_acc": 0.5, "d_probe_heldout_video_acc": 0.6,
+               "d_neta_heldout_video_acc": 0.25, "d_source_probe_heldout_video_acc": 0.5}
     rows = bench.learning_table(figures, ["d"]).set_index("model")
-    verdict = "learned (>= probe, own video)"
-    assert rows.loc["NetB", verdict] == "no: below the probe"
+    verdict = "learned (own >= probe held-out)"
+    assert rows.loc["NetB", verdict] == "no: below the probe's held-out accuracy"
     assert rows.loc["NetA lam=1", verdict] == "yes"
+    assert rows.loc["NetB", "held-out minus probe's"] == "-0.100"
+    assert rows.loc["NetA lam=1", "held-out minus probe's"] == "-0.250"
     assert rows.loc["NetB", "own video"] == "0.500"
     assert rows.loc["majority class", "own video"] == "-"
 

@@ -31,8 +31,8 @@ FRAMES_PER_CROP = 4
 #: majority class's share of videos) by at least this much.
 LEARNED_MARGIN = 0.1
 #: NetB stops when its own-split frame accuracy has not improved by MIN_DELTA for PATIENCE
-#: epochs (or reaches FITTED), within its epoch cap.
-NETB_PATIENCE = 3
+#: epochs (or reaches FITTED), within its epoch cap, and keeps its best epoch.
+NETB_PATIENCE = 2
 NETB_MIN_DELTA = 0.005
 NETB_FITTED = 0.99
 #: Table VII's k-means on NetA's representations runs every this many epochs (and at the

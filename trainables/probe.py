@@ -89,3 +89,14 @@ def linear_probe(train: SplitArrays, others: dict[str, SplitArrays] | None = Non
         for level in ("frame", "video"):
             metrics[f"{role}_{level}_acc"] = every[f"{role}_{level}_acc"]
     return metrics
+
+
+def learning_floor(probe: dict[str, float], own_role: str, level: str = "video") -> float | None:
+    """The accuracy a network needs on its own training split to count as having learned it.
+
+    That is what the probe reaches on held-out videos, not on its own split: with fewer frames
+    than feature dimensions the probe fits its own split perfectly, a floor no regularised
+    network should be held to. Without held-out figures, the probe's own-split accuracy.
+    """
+    held = probe.get(f"heldout_{level}_acc")
+    return held if held is not None else probe.get(f"{own_role}_{level}_acc")

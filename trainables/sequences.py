@@ -67,7 +67,8 @@ def crop_windows(video_offsets: np.ndarray, seq_len: int, frames_per_crop: int,
                  generator: torch.Generator) -> np.ndarray:
     """Random temporal crops for one training epoch -> ``(W, seq_len)`` frame indices.
 
-    Each video gives ``ceil(length / frames_per_crop)`` crops, so an epoch takes about as
+    Each video gives ``ceil(length / min(frames_per_crop, seq_len))`` crops, so an epoch
+    takes about as
     many optimisation steps per frame at ``seq_len = 80`` as at ``seq_len = 1``: tiling a
     short video into one padded window would leave a whole epoch of a few hundred videos
     with a few dozen steps. A crop is a contiguous run of ``[m/2, m]`` frames
@@ -78,7 +79,9 @@ def crop_windows(video_offsets: np.ndarray, seq_len: int, frames_per_crop: int,
                          f"{frames_per_crop}")
     offsets = np.asarray(video_offsets, dtype=np.int64)
     lengths = np.diff(offsets)
-    crops = np.where(lengths > 0, -(-lengths // frames_per_crop), 0)
+    # Windows shorter than frames_per_crop would leave frames unseen: then a crop per slot.
+    every = min(frames_per_crop, seq_len)
+    crops = np.where(lengths > 0, -(-lengths // every), 0)
     video = np.repeat(np.arange(lengths.size), crops)
     longest = np.minimum(lengths[video], seq_len)
     shortest = np.maximum(1, (longest + 1) // 2)
