@@ -129,3 +129,11 @@ def test_probe_refuses_frames() -> None:
         linear_probe(frames, train_role="target")
     with pytest.raises(ValueError, match="features"):
         linear_probe(features, {"heldout": frames}, train_role="target")
+
+
+def test_learning_floor_is_the_probes_held_out_accuracy() -> None:
+    from trainables.probe import learning_floor
+    probe = {"target_video_acc": 1.0, "heldout_video_acc": 0.6, "heldout_frame_acc": 0.5}
+    assert learning_floor(probe, "target") == 0.6
+    assert learning_floor(probe, "target", "frame") == 0.5
+    assert learning_floor({"target_video_acc": 0.7}, "target") == 0.7  # nothing held out
