@@ -14,9 +14,12 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from search_spaces import describe_search
 from study.confirm import confirmation_summary, run_confirmation
@@ -222,16 +225,16 @@ def run_study(args: argparse.Namespace) -> int:
     tuner = build_tuner(layout, settings, trainable, resources, ray.cluster_resources()["CPU"],
                         fixed)
     tuner.fit()
-    code = finish(layout, settings, time.monotonic() - started)
+    frame = finish(layout, settings, time.monotonic() - started)
     if settings.confirm_top > 0:
-        frame = write_outputs(layout, settings.epochs, settings.objective)
         table = run_confirmation(layout, settings, trainable, resources, fixed, search=frame)
         print("\n" + confirmation_summary(table, settings.objective))
-    return code
+    return 0
 
 
-def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> int:
-    """Write trials.csv and best.json, print the summary and what to do next."""
+def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> pd.DataFrame:
+    """Write trials.csv and best.json, print the summary and what to do next; the trial
+    table (which --confirm-top chooses from)."""
     frame = write_outputs(layout, settings.epochs, settings.objective)
     # study.json and netb/ were uploaded when written; only these change during the search.
     layout.push("tensorboard", layout.trials_csv.name, layout.best_file.name)
@@ -251,5 +254,5 @@ def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> int:
     if finished < num_samples(settings):
         print(f"Unfinished:  python -m study.run --name {layout.name} --storage-path "
               f"{layout.display_storage} --resume")
-    return 0
+    return frame
 

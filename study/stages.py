@@ -147,7 +147,7 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
     task = _netb_task.options(num_gpus=resources.task_gpus, num_cpus=options["threads"])
     result: NetBResult = ray.get(task.remote(data, settings, options, backbone_state,
                                              resources.progress))
-    summary = {**result.summary, "probe": probe_floor(data, options["seed"])}
+    summary = {**result.summary, "probe": probe_accuracies(data, options["seed"])}
     layout.netb_dir.mkdir(parents=True, exist_ok=True)
     torch.save(result.state_dict, layout.netb_weights)
     write_json(layout.centroids_file, result.centroids.to_dict())
@@ -158,7 +158,7 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
     return result.centroids.centroids
 
 
-def probe_floor(data: StudyArrays, seed: int) -> dict[str, float]:
+def probe_accuracies(data: StudyArrays, seed: int) -> dict[str, float]:
     """The linear probe on NetB's data (fitted on the target part), or {} on frames."""
     if data.kind != "features":
         return {}

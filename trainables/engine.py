@@ -148,7 +148,6 @@ def train_epoch(
     autocast: bool = False,
     frames_per_crop: int = FRAMES_PER_CROP,
     tau: float = DISTANCE_TEMPERATURE,
-    max_grad_norm: float | None = None,
 ) -> dict[str, float]:
     """One epoch of eq. (9) over random temporal crops of every video (see
     :func:`trainables.sequences.crop_windows`); returns frame-weighted E_tot/E_a/E_b and the
@@ -164,8 +163,6 @@ def train_epoch(
                             tau=tau)
         optimizer.zero_grad(set_to_none=True)
         losses[0].backward()
-        if max_grad_norm:
-            nn.utils.clip_grad_norm_(network.parameters(), max_grad_norm)
         optimizer.step()
         steps += 1
         real = int(mask.sum())
