@@ -85,7 +85,7 @@ from trainables.probe import chance_accuracy, linear_probe
 from trainables.synthetic import HARD, embedded_dataset, generate_dataset
 
 if TYPE_CHECKING:
-    from study.stages import Backbone
+    from study.inputs import Backbone
 
 #: The embedded data set's seed (``study.driver`` uses the same).
 
@@ -391,7 +391,7 @@ def learning_arrays(root: Path, cache: Path | None, device: torch.device,
                     seed: int = LEARNING_SEED) -> StudyArrays:
     """Source, target and held-out splits of ``root`` as the study's trials see them: the
     ``small`` frozen CNN's cached features (built with the study's seed)."""
-    from study.stages import Backbone
+    from study.inputs import Backbone
 
     backbone = Backbone.build(LEARNING_BACKBONE, None, False, seed, IMAGE_SIZE)
     arrays = {}
@@ -540,8 +540,7 @@ def build_parser() -> OneLineParser:
                         help=f"about 2 minutes on 2 CPU cores: {QUICK_FRAMES} frames for (a) "
                              f"and (b), no (d) or (e)")
     parser.add_argument("--frames", type=positive_int, default=None,
-                        help=f"frames for (a) and (b) [{FULL_FRAMES}; {QUICK_FRAMES} with "
-                             f"--quick]")
+                        help=f"frames for (a) and (b) [{FULL_FRAMES}; {QUICK_FRAMES} with --quick]")
     parser.add_argument("--trivial-trials", type=positive_int, default=None,
                         help="trials for (c) [20; 8 with --quick]")
     parser.add_argument("--skip-study", action="store_true", help="leave out (d)")

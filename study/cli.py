@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import NoReturn
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, NoReturn
 
 from study import defaults
+from study.settings import RunOptions, StudySettings
 from trainables.config import (
     BACKBONES,
     BATCH_SIZE,
@@ -184,3 +187,25 @@ def build_parser() -> OneLineParser:
                        help="continue the study --name: keep finished trials, continue "
                             "interrupted ones from their last checkpoint, reuse NetB.")
     return parser
+
+
+def typed_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The study settings the user typed (argparse leaves the others at None), as values of
+    :class:`StudySettings` fields."""
+    given = {f.name: getattr(args, f.name, None) for f in fields(StudySettings)}
+    given = {key: value for key, value in given.items() if value is not None}
+    if "classes" in given:
+        given["classes"] = tuple(c.strip() for c in given["classes"].split(",") if c.strip())
+    for key in ("data_root", "manifest", "backbone_weights"):
+        if key in given:
+            given[key] = str(Path(given[key]).expanduser().resolve())
+    return given
+
+
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """This run's folder, cluster, resources and console flags."""
+    return RunOptions(name=args.name, storage_path=args.storage_path, resume=args.resume,
+                      address=args.address, dashboard_host=args.dashboard_host,
+                      gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
+                      cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
+                      progress=not args.no_progress, force=args.force)

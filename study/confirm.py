@@ -30,6 +30,7 @@ import ray
 from ray import tune
 from ray.tune.schedulers import FIFOScheduler
 
+from study.cluster import Resources
 from study.layout import StudyLayout
 from study.outputs import (
     CONFIRM_KEY,
@@ -42,7 +43,6 @@ from study.outputs import (
 )
 from study.search import make_run_config, max_concurrent, trial_dirname
 from study.settings import StudySettings
-from study.stages import Resources
 from study.statistics import format_ci
 from study.tensorboard import HPARAMS
 

@@ -19,10 +19,10 @@ from trainables.config import HELDOUT, SOURCE, TARGET
 from trainables.data import SplitData, load_split, read_manifest, scan_split
 from trainables.engine import SplitArrays, StudyArrays
 from trainables.errors import UserInputError
-from trainables.synthetic import embedded_dataset
+from trainables.synthetic import DEFAULT_SPLITS, embedded_dataset
 
-if TYPE_CHECKING:  # study.stages imports torch and Ray; the type is all that is needed here
-    from study.stages import Backbone
+if TYPE_CHECKING:  # study.inputs imports torch; the type is all that is needed here
+    from study.inputs import Backbone
 
 EMBEDDED_DATA_SEED = 0
 SPLIT_FLAGS = {SOURCE: "--source-split", TARGET: "--target-split", HELDOUT: "--test-split"}
@@ -30,7 +30,7 @@ SPLIT_FLAGS = {SOURCE: "--source-split", TARGET: "--target-split", HELDOUT: "--t
 
 def data_root(settings: StudySettings) -> Path:
     """The folder the splits are read from (the embedded set is generated on first use)."""
-    if settings.data_root is None and settings.manifest is None:
+    if _is_embedded(settings):
         return embedded_dataset(seed=EMBEDDED_DATA_SEED)
     return Path(settings.data_root or Path(settings.manifest).parent)
 
@@ -42,10 +42,13 @@ def split_names(settings: StudySettings) -> dict[str, str]:
     return {role: name for role, name in names.items() if name is not None}
 
 
-def check_roles(settings: StudySettings, root: Path) -> None:
-    """Before decoding anything: refuse a video in two roles (a repeated split name, or a
-    manifest listing it twice), since a held-out or selection figure on training videos is
-    not held out; and a --target-holdout the target split is too small for."""
+def _is_embedded(settings: StudySettings) -> bool:
+    return settings.data_root is None and settings.manifest is None
+
+
+def check_split_names(settings: StudySettings) -> None:
+    """Costs nothing: one split per role, and for the embedded set (not generated yet,
+    perhaps) only the splits it has."""
     names = split_names(settings)
     seen_split: dict[str, str] = {}
     for role, name in names.items():
@@ -55,6 +58,26 @@ def check_roles(settings: StudySettings, root: Path) -> None:
                                  f"split {name!r}: a video may have one role only; pick "
                                  f"different splits")
         seen_split[name.lower()] = role
+        if _is_embedded(settings) and name not in DEFAULT_SPLITS:
+            raise UserInputError(f"{SPLIT_FLAGS[role]} {name!r}: the embedded data set has the "
+                                 f"splits {', '.join(DEFAULT_SPLITS)}; pick one, or pass "
+                                 f"--data-root")
+
+
+def check_splits(settings: StudySettings) -> None:
+    """Before any data work: the split names, and with --data-root or --manifest the
+    folders and roles of every video (a directory listing, no decoding)."""
+    check_split_names(settings)
+    if not _is_embedded(settings):
+        check_roles(settings, data_root(settings))
+
+
+def check_roles(settings: StudySettings, root: Path) -> None:
+    """Before decoding anything: refuse a video in two roles (a repeated split name, or a
+    manifest listing it twice), since a held-out or selection figure on training videos is
+    not held out; and a --target-holdout the target split is too small for."""
+    check_split_names(settings)
+    names = split_names(settings)
     owner: dict[Path, str] = {}
     for role, name in names.items():
         if settings.manifest is not None:

@@ -23,4 +23,3 @@ SCHEDULERS = ("fifo", "asha")
 SCHEDULER = "fifo"
 MAX_FAILURES = 2
 DASHBOARD_HOST = "127.0.0.1"
-CENTROID_METHODS = ("kmeans", "mean")

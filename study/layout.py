@@ -9,14 +9,13 @@ local mirror and are pushed to (and pulled from) the URI; see :mod:`study.storag
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from study.storage import RemoteFolder, is_uri, mirror_folder
+from trainables.io import atomic_write_text
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,29 @@ class StudyLayout:
 
     root: Path
     remote: RemoteFolder | None = None
+    # Set from root (see __post_init__): the study's name, the folder it is in, its own files.
+    name: str = field(init=False)
+    storage_path: Path = field(init=False)
+    study_file: Path = field(init=False)      # settings, fingerprint, protocol, code
+    trials_csv: Path = field(init=False)      # one row per trial (study.outputs)
+    best_file: Path = field(init=False)       # the best configuration
+    tensorboard_dir: Path = field(init=False)
+    report_dir: Path = field(init=False)      # python -m study.report
+    netb_dir: Path = field(init=False)        # NetB: its weights, summary and centroids Z
+    netb_weights: Path = field(init=False)
+    netb_summary: Path = field(init=False)    # written last: marks a complete NetB
+    centroids_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        netb = self.root / "netb"
+        paths = dict(name=self.root.name, storage_path=self.root.parent,
+                     study_file=self.root / "study.json", trials_csv=self.root / "trials.csv",
+                     best_file=self.root / "best.json", report_dir=self.root / "report",
+                     tensorboard_dir=self.root / "tensorboard", netb_dir=netb,
+                     netb_weights=netb / "netb.pt", netb_summary=netb / "summary.json",
+                     centroids_file=netb / "centroids.json")
+        for key, value in paths.items():
+            object.__setattr__(self, key, value)  # how a frozen dataclass sets derived fields
 
     @classmethod
     def create(cls, storage_path: str | Path, name: str) -> StudyLayout:
@@ -32,14 +54,6 @@ class StudyLayout:
             storage = RemoteFolder.open(str(storage_path))
             return cls(mirror_folder(storage.uri) / name, storage.child(name))
         return cls(Path(storage_path).expanduser().resolve() / name)
-
-    @property
-    def name(self) -> str:
-        return self.root.name
-
-    @property
-    def storage_path(self) -> Path:
-        return self.root.parent
 
     @property
     def tune_storage(self) -> str:
@@ -59,42 +73,6 @@ class StudyLayout:
     @property
     def display_root(self) -> str:
         return self.remote.uri if self.remote else relative(self.root)
-
-    @property
-    def study_file(self) -> Path:
-        return self.root / "study.json"
-
-    @property
-    def netb_dir(self) -> Path:
-        return self.root / "netb"
-
-    @property
-    def netb_weights(self) -> Path:
-        return self.netb_dir / "netb.pt"
-
-    @property
-    def netb_summary(self) -> Path:
-        return self.netb_dir / "summary.json"
-
-    @property
-    def centroids_file(self) -> Path:
-        return self.netb_dir / "centroids.json"
-
-    @property
-    def tensorboard_dir(self) -> Path:
-        return self.root / "tensorboard"
-
-    @property
-    def trials_csv(self) -> Path:
-        return self.root / "trials.csv"
-
-    @property
-    def best_file(self) -> Path:
-        return self.root / "best.json"
-
-    @property
-    def report_dir(self) -> Path:
-        return self.root / "report"
 
     def exists(self) -> bool:
         if self.remote:
@@ -127,11 +105,7 @@ class StudyLayout:
 
 def write_json(path: Path, payload: Any) -> None:
     """Write JSON atomically, so a killed driver never leaves a half file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        json.dump(payload, f, indent=2, sort_keys=True, default=str)
-        temporary = f.name
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
 def read_json(path: Path) -> Any:

@@ -28,15 +28,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from ray import tune
-from ray.tune.search.repeater import TRIAL_INDEX
 
 from study.layout import StudyLayout, write_json
 from study.statistics import format_ci, mean_ci
 from study.tensorboard import HPARAMS
-from trainables.config import HELDOUT, LEARNED_MARGIN, TRACKED_ACCURACIES
+from trainables.config import HELDOUT, LEARNED_MARGIN, REPEAT_KEY, TRACKED_ACCURACIES
 
 #: Config keys that tell seeds (and confirmation runs) of one configuration apart.
-REPEAT_KEY = TRIAL_INDEX
 CONFIRM_KEY = "confirm_configuration"
 NOT_CONFIGURATION = (REPEAT_KEY, CONFIRM_KEY)
 #: Metrics of the last epoch kept in trials.csv, as ``last_<name>``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from study.cli import build_parser
+from study.cli import build_parser, run_options, typed_settings
 from trainables.errors import UserInputError
 
 
@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         from study.driver import run_study
-        return run_study(args)
+        return run_study(run_options(args), typed_settings(args))
     except UserInputError as error:
         sys.stderr.write(f"study.run: error: {error}\n")
         return 2

@@ -22,18 +22,18 @@ from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import Repeater, Searcher
 from ray.tune.search.optuna import OptunaSearch
-from ray.tune.search.repeater import TRIAL_INDEX
 
 import search_spaces
+from study.cluster import Resources
 from study.layout import StudyLayout
 from study.settings import StudySettings
-from study.stages import Resources
 from study.storage import UploadCallback
 from study.tensorboard import TrialTensorBoardCallback
+from study.trainable import train_neta
+from trainables.config import REPEAT_KEY
 from trainables.engine import StudyArrays
 from trainables.errors import UserInputError
 from trainables.neta import CHECKPOINT_SCORE
-from trainables.trainable import train_neta
 
 
 def define_trial(space_name: str, fixed: dict[str, Any], trial: optuna.Trial) -> dict[str, Any]:
@@ -92,7 +92,7 @@ def trial_table(settings: StudySettings) -> CLIReporter:
                "selected_heldout_video_acc": "held-out video acc (selected epoch)"}
     parameters = {key: key for key in search_spaces.parameters(settings.space)}
     if settings.repeats > 1:
-        parameters[TRIAL_INDEX] = "seed #"
+        parameters[REPEAT_KEY] = "seed #"
     return CLIReporter(parameter_columns=parameters, metric_columns=metrics,
                        sort_by_metric=True,
                        max_report_frequency=30)

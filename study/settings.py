@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import search_spaces
@@ -57,21 +55,12 @@ class StudySettings:
         return f"best_{self.metric}"
 
 
-def _explicit(args: argparse.Namespace) -> dict[str, Any]:
-    """The study settings the user typed (argparse leaves the others at None)."""
-    given = {f.name: getattr(args, f.name, None) for f in fields(StudySettings)}
-    given = {key: value for key, value in given.items() if value is not None}
-    if "classes" in given:
-        given["classes"] = tuple(c.strip() for c in given["classes"].split(",") if c.strip())
-    for key in ("data_root", "manifest", "backbone_weights"):
-        if key in given:
-            given[key] = str(Path(given[key]).expanduser().resolve())
-    return given
+def new_settings(typed: dict[str, Any]) -> StudySettings:
+    """Settings of a new study: typed values over the defaults (the space's trial count).
 
-
-def new_settings(args: argparse.Namespace) -> StudySettings:
-    """Settings of a new study: typed values over the defaults (the space's trial count)."""
-    given = _explicit(args)
+    ``typed`` maps StudySettings fields to what the user typed (only those they typed).
+    """
+    given = dict(typed)
     space = search_spaces.load(given.get("space", defaults.SPACE))
     given.setdefault("trials", getattr(space, "DEFAULT_TRIALS", defaults.TRIALS))
     embedded = "data_root" not in given and "manifest" not in given
@@ -87,14 +76,32 @@ def new_settings(args: argparse.Namespace) -> StudySettings:
     return StudySettings(**given)
 
 
-def resumed_settings(args: argparse.Namespace, stored: dict[str, Any]) -> StudySettings:
+def resumed_settings(typed: dict[str, Any], stored: dict[str, Any]) -> StudySettings:
     """A resumed study keeps its settings; a typed value that differs is refused."""
     settings = StudySettings.from_dict(stored)
     current = settings.to_dict()
-    for key, value in _explicit(args).items():
+    for key, value in typed.items():
         if current[key] != value:
             flag = "--" + key.replace("_", "-")
             raise UserInputError(
                 f"{flag} {value} differs from the study's {current[key]!r}; a resumed study "
                 f"keeps its settings: drop {flag}, or start a new study under another --name")
     return settings
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How this run of a study goes: its folder, the cluster and what it may use of it, and
+    the console. Unlike :class:`StudySettings`, these may change on ``--resume``."""
+
+    name: str | None = None
+    storage_path: str = defaults.STORAGE_PATH
+    resume: bool = False
+    address: str | None = None
+    dashboard_host: str = defaults.DASHBOARD_HOST
+    gpus: int | None = None
+    gpus_per_trial: float = defaults.GPUS_PER_TRIAL
+    cpus_per_trial: float = defaults.CPUS_PER_TRIAL
+    max_failures: int = defaults.MAX_FAILURES
+    progress: bool = True
+    force: bool = False

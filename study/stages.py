@@ -3,135 +3,82 @@ on GPU nodes: frozen-CNN feature extraction (sharded over the study's GPUs) and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 import ray
 import torch
 from ray.experimental import tqdm_ray
+from ray.util.queue import Queue
 from tqdm.auto import tqdm
 
+from study.cluster import Resources
+from study.inputs import Backbone, FeatureMaker, features_here
 from study.layout import StudyLayout, read_json, write_json
 from study.tensorboard import log_netb
-from trainables.backbones import build_backbone
 from trainables.config import HELDOUT, LEARNED_MARGIN, TARGET
 from trainables.data import SplitData
 from trainables.engine import StudyArrays
 from trainables.errors import UserInputError
-from trainables.features import (
-    backbone_fingerprint,
-    extract_features,
-    feature_cache_path,
-    load_features,
-    save_features,
-)
+from trainables.features import extract_features
 from trainables.netb import NetBResult, train_netb
 from trainables.network import NetworkSettings
 from trainables.probe import linear_probe
 
-
-@dataclass
-class Resources:
-    """What the study may use: GPUs in all, per trial, CPUs per trial."""
-
-    gpus: int
-    gpus_per_trial: float
-    cpus_per_trial: float
-    max_failures: int = 2
-    progress: bool = True
-
-    @property
-    def task_gpus(self) -> int:
-        """GPUs held by a preparatory task: one when the study has any."""
-        return 1 if self.gpus > 0 else 0
-
-    @property
-    def threads(self) -> int:
-        return max(1, int(self.cpus_per_trial))
-
-
-@dataclass
-class Backbone:
-    """The frozen CNN, its weights (shipped to tasks through the object store) and key."""
-
-    name: str
-    state: dict[str, torch.Tensor]
-    key: str
-    trainable: bool
-    image_size: int
-
-    @classmethod
-    def build(cls, name: str, weights: str | None, trainable: bool, seed: int,
-              image_size: int) -> Backbone:
-        torch.manual_seed(seed)  # an un-pretrained backbone is still the same in every run
-        module = build_backbone(name, weights, trainable=trainable or None)
-        state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
-        return cls(name, state, backbone_fingerprint(module, image_size), trainable, image_size)
-
-    def module(self) -> torch.nn.Module:
-        module = build_backbone(self.name, trainable=None)
-        module.load_state_dict(self.state)
-        return module
+#: Seconds between the driver's looks at NetB's finished epochs.
+NETB_POLL_S = 0.5
 
 
 @ray.remote
 def _extract_shard(backbone: Backbone, frames: np.ndarray, label: str) -> np.ndarray:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return extract_features(backbone.module(), frames, device=device,
-                            progress=partial(tqdm_ray.tqdm, desc=label))
+                            progress=lambda batches: tqdm_ray.tqdm(batches, desc=label))
 
 
-def split_features(split: SplitData, backbone: Backbone, resources: Resources) -> np.ndarray:
-    """Features of one split: from the cache, else computed and cached (fp16, memory-mapped).
+def feature_maker(resources: Resources) -> FeatureMaker:
+    """How the driver computes uncached CNN features: with GPUs, sharded over one Ray task
+    per GPU; on CPUs on the driver itself, with a progress bar."""
+    if resources.gpus == 0:
+        return features_here(resources.progress)
 
-    With GPUs the frames are sharded over one Ray task per GPU; on CPUs the driver
-    computes them itself, with a progress bar.
-    """
-    path = feature_cache_path(split.cache_key, backbone.key)
-    cached = load_features(path)
-    if cached is not None:
-        return cached
-    label = f"CNN features ({split.split})"
-    if resources.gpus > 0:
+    def on_gpus(split: SplitData, backbone: Backbone) -> np.ndarray:
+        label = f"CNN features ({split.split})"
         shards = np.array_split(np.arange(split.num_frames), resources.gpus)
         backbone_ref = ray.put(backbone)
         refs = [_extract_shard.options(num_gpus=1, num_cpus=1).remote(
             backbone_ref, np.asarray(split.frames[s[0]:s[-1] + 1]), f"{label} {i}")
             for i, s in enumerate(shards) if len(s)]
-        features = np.concatenate(ray.get(refs))
-    else:
-        bar = partial(tqdm, desc=label, unit="batch", disable=not resources.progress)
-        features = extract_features(backbone.module(), split.frames, progress=bar)
-    save_features(path, features)
-    return load_features(path)
-
-
-def features_by_role(splits: dict[str, SplitData], backbone: Backbone,
-                     resources: Resources) -> dict[str, np.ndarray | None]:
-    """Cached CNN features of every split, or None for each when the CNN trains."""
-    return {role: None if backbone.trainable else split_features(split, backbone, resources)
-            for role, split in splits.items()}
-
-
-def _epoch_bar(epochs: int, desc: str) -> Iterator[int]:
-    """Epoch numbers, with a bar on the driver's console that is closed when done."""
-    bar = tqdm_ray.tqdm(total=epochs, desc=desc)
-    try:
-        for epoch in range(epochs):
-            yield epoch
-            bar.update(1)
-    finally:
-        bar.close()
+        return np.concatenate(ray.get(refs))
+    return on_gpus
 
 
 @ray.remote
 def _netb_task(data: StudyArrays, settings: NetworkSettings, options: dict[str, Any],
-               backbone_state: dict[str, torch.Tensor] | None, show_progress: bool) -> NetBResult:
-    progress = partial(_epoch_bar, desc="NetB epochs") if show_progress else range
-    return train_netb(data, settings, backbone_state=backbone_state, progress=progress, **options)
+               backbone_state: dict[str, torch.Tensor] | None, epochs: Queue | None
+               ) -> NetBResult:
+    on_epoch = None if epochs is None else epochs.put
+    return train_netb(data, settings, backbone_state=backbone_state, on_epoch=on_epoch,
+                      **options)
+
+
+def _await_netb(result: ray.ObjectRef, epochs: Queue | None, cap: int) -> NetBResult:
+    """NetB's result; meanwhile one bar on the driver's console, a step per finished epoch.
+
+    The bar lives here, not in the task: a bar drawn by a Ray worker carries a ``(pid=...)``
+    prefix and Ray's fractional counts.
+    """
+    if epochs is None:
+        return ray.get(result)
+    with tqdm(total=cap, desc="NetB", unit="epoch") as bar:
+        while True:
+            done, _ = ray.wait([result], timeout=NETB_POLL_S)
+            for row in epochs.get_nowait_batch(epochs.qsize()):
+                bar.update(1)
+                bar.set_postfix(frame_acc=f"{row['target_frame_acc']:.3f}",
+                                video_acc=f"{row['target_video_acc']:.3f}")
+            if done:
+                return ray.get(result)
 
 
 def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings,
@@ -144,9 +91,12 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
     if layout.netb_summary.exists() and layout.centroids_file.exists():
         print(f"Reusing NetB from {layout.display_root}/netb")
         return np.asarray(read_json(layout.centroids_file)["centroids"], dtype=np.float32)
+    epochs = Queue(actor_options={"num_cpus": 0}) if resources.progress else None
     task = _netb_task.options(num_gpus=resources.task_gpus, num_cpus=options["threads"])
-    result: NetBResult = ray.get(task.remote(data, settings, options, backbone_state,
-                                             resources.progress))
+    result = _await_netb(task.remote(data, settings, options, backbone_state, epochs),
+                         epochs, options["epochs"])
+    if epochs is not None:
+        epochs.shutdown()
     summary = {**result.summary, "probe": probe_accuracies(data, options["seed"])}
     layout.netb_dir.mkdir(parents=True, exist_ok=True)
     torch.save(result.state_dict, layout.netb_weights)

@@ -17,11 +17,9 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from tqdm.auto import tqdm
 
 from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE, cache_root
 from trainables.errors import DataError
+from trainables.io import atomic_path
 
 #: Bump when decoding/resizing changes, so that old caches are not trusted.
 PREPROCESS_VERSION = "rgb-bilinear-uint8-v1"
@@ -304,20 +303,6 @@ def cache_key_for(records: Sequence[VideoRecord], base: Path, classes: Sequence[
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-@contextmanager
-def _atomic_path(target: Path, suffix: str) -> Iterator[Path]:
-    """Yield a temp path beside ``target``; os.replace it onto ``target`` only on success."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache is meant to be shared
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _cache_paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
     return cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
 
@@ -329,7 +314,7 @@ def _build_cache(records: Sequence[VideoRecord], key: str, cache_dir: Path, imag
     paths = [p for r in records for p in r.frame_paths]
     owner = np.repeat(np.arange(len(records)), [len(r.frame_paths) for r in records])
     frames_file, index_file = _cache_paths(cache_dir, key)
-    with _atomic_path(frames_file, ".npy") as tmp:
+    with atomic_path(frames_file, ".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                         shape=(len(paths), image_size, image_size, 3))
         errors = _decode_all(paths, out, image_size, num_workers, progress, split)
@@ -346,7 +331,7 @@ def _build_cache(records: Sequence[VideoRecord], key: str, cache_dir: Path, imag
              "video_labels": [r.label for r in records],
              "frames_per_video": np.bincount(owner[ok], minlength=len(records)).tolist(),
              "skipped_frames": skipped}
-    with _atomic_path(index_file, ".json") as tmp:
+    with atomic_path(index_file, ".json") as tmp:
         tmp.write_text(json.dumps(index))
 
 
@@ -365,12 +350,12 @@ def _fail_on_unreadable_videos(records: Sequence[VideoRecord], owner: np.ndarray
 
 def _compact(out: np.memmap, ok: np.ndarray, tmp: Path) -> np.memmap:
     """Rewrite ``tmp`` with only the readable frames (rare, so a second pass is fine)."""
-    kept = np.lib.format.open_memmap(f"{tmp}.compact", mode="w+", dtype=np.uint8,
-                                     shape=(int(ok.sum()),) + out.shape[1:])
-    kept[:] = out[ok]
-    kept.flush()
-    del out
-    os.replace(f"{tmp}.compact", tmp)
+    with atomic_path(tmp, ".npy") as compact:
+        kept = np.lib.format.open_memmap(compact, mode="w+", dtype=np.uint8,
+                                         shape=(int(ok.sum()),) + out.shape[1:])
+        kept[:] = out[ok]
+        kept.flush()
+        del out
     return kept
 
 

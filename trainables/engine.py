@@ -238,31 +238,21 @@ class StudyArrays:
         return self.source.kind
 
 
-def evaluate_roles(
-    network: nn.Module,
-    splits: dict[str, DeviceSplit],
-    centroids: Tensor,
-    *,
-    lam: float,
-    normalisation: str,
-    seq_len: int,
-    batch_size: int,
-    tau: float = DISTANCE_TEMPERATURE,
-    autocast: bool = False,
-) -> tuple[dict[str, float], dict[str, Evaluation]]:
+def evaluate_roles(network: nn.Module, splits: dict[str, DeviceSplit], centroids: Tensor, *,
+                   lam: float, normalisation: str, seq_len: int, batch_size: int,
+                   tau: float = DISTANCE_TEMPERATURE, autocast: bool = False
+                   ) -> tuple[dict[str, float], dict[str, Evaluation]]:
     """Frame- and video-level accuracy (overall and per class) of every split, keyed
-    ``{role}_{level}_acc``, and each split's per-frame :class:`Evaluation`."""
+    ``{role}_{level}_acc``, and each split's per-frame :class:`Evaluation` (:func:`evaluate`
+    with the same options for every split)."""
+    options = dict(lam=lam, normalisation=normalisation, seq_len=seq_len,
+                   batch_size=batch_size, tau=tau, autocast=autocast)
     metrics: dict[str, float] = {}
     evaluations = {}
     for role, split in splits.items():
-        result = evaluate(network, split, centroids, lam=lam, normalisation=normalisation,
-                          seq_len=seq_len, batch_size=batch_size, tau=tau, autocast=autocast)
+        result = evaluate(network, split, centroids, **options)
         arrays = split.arrays
         metrics.update(split_metrics(role, result.scores, arrays.frame_labels,
                                      arrays.video_offsets, arrays.video_labels, arrays.classes))
         evaluations[role] = result
     return metrics, evaluations
-
-    @property
-    def kind(self) -> InputKind:
-        return self.source.kind

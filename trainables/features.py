@@ -8,8 +8,6 @@ every epoch. They are stored in float16 beside the frame cache and memory-mapped
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from torch import nn
 
 from trainables.config import cache_root
 from trainables.data import to_model_input
+from trainables.io import atomic_path
 
 FEATURE_BATCH = 256
 FEATURES_VERSION = "features-v1"
@@ -63,11 +62,8 @@ def extract_features(
 
 def save_features(path: Path, features: np.ndarray) -> None:
     """Store atomically: a killed run never leaves a half file that is later trusted."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-        np.save(f, features)
-        temporary = f.name
-    os.replace(temporary, path)
+    with atomic_path(path, ".npy") as temporary:
+        np.save(temporary, features)
 
 
 def load_features(path: Path) -> np.ndarray | None:

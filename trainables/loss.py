@@ -147,8 +147,8 @@ def total_loss(
 
 
 def _scores_and_distances(
-    outputs: Tensor, features: Tensor, centroids: Tensor, lam: float, normalisation: str,
-    tau: float,
+    outputs: Tensor, features: Tensor, centroids: Tensor, lam: float, normalisation: str, *,
+    tau: float = DISTANCE_TEMPERATURE,
 ) -> tuple[Tensor, Tensor]:
     """``(lam O - (1 - lam) f(V), V)`` in float64; see :func:`predict`."""
     lam = _check_lam(lam)
@@ -190,25 +190,19 @@ def predict(
     outputs are equal and their softmax underflows (``V / tau`` more than ~700 above the
     nearest); :func:`predict_classes` breaks such ties by ``V``.
     """
-    return _scores_and_distances(outputs, features, centroids, lam, normalisation, tau)[0]
+    return _scores_and_distances(outputs, features, centroids, lam, normalisation, tau=tau)[0]
 
 
-def predict_classes(
-    outputs: Tensor,
-    features: Tensor,
-    centroids: Tensor,
-    lam: float,
-    normalisation: str,
-    *,
-    tau: float = DISTANCE_TEMPERATURE,
-) -> Tensor:
+def predict_classes(outputs: Tensor, features: Tensor, centroids: Tensor, lam: float,
+                    normalisation: str, *, tau: float = DISTANCE_TEMPERATURE) -> Tensor:
     """The predicted class indices, ``outputs.shape[:-1]``: the argmax of :func:`predict`'s scores,
     equal scores resolved by the smaller distance ``V`` (eqs. 6-7), then the lower index.
-
     ``lam = 0`` is therefore always the nearest centroid (argmin ``V``), for either ``f``.
+
+    Takes :func:`predict`'s arguments.
     """
     scores, distances = _scores_and_distances(outputs, features, centroids, lam, normalisation,
-                                              tau)
+                                              tau=tau)
     tied = scores == scores.amax(dim=-1, keepdim=True)
     return torch.where(tied, distances, torch.inf).argmin(dim=-1)
 

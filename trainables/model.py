@@ -9,6 +9,8 @@ eq. (3).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -30,16 +32,13 @@ FROZEN_FRAME_CHUNK = 256  # frames per backbone call when no graph is kept (boun
 
 
 def _recurrent_layers(cell: str, in_features: int, rnn_hidden: int, dropout: float) -> nn.RNNBase:
-    """Two GRU layers, or two B-LSTM layers of ``rnn_hidden // 2`` units per direction."""
+    """Two GRU layers, or two B-LSTM layers of ``rnn_hidden // 2`` units per direction
+    (``cell`` and ``rnn_hidden`` as :class:`HeadSettings` checked them)."""
     if cell == "gru":
         return nn.GRU(in_features, rnn_hidden, num_layers=RNN_LAYERS, batch_first=True,
                       dropout=dropout)
-    if cell == "blstm":
-        if rnn_hidden % 2:
-            raise UserInputError(f"blstm needs an even rnn_hidden (2 directions), got {rnn_hidden}")
-        return nn.LSTM(in_features, rnn_hidden // 2, num_layers=RNN_LAYERS, batch_first=True,
-                       dropout=dropout, bidirectional=True)
-    raise UserInputError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+    return nn.LSTM(in_features, rnn_hidden // 2, num_layers=RNN_LAYERS, batch_first=True,
+                   dropout=dropout, bidirectional=True)
 
 
 def paper_initialise(module: nn.Module) -> None:
@@ -59,33 +58,50 @@ def paper_initialise(module: nn.Module) -> None:
                     parameter.fill_(PAPER_INIT_BIAS)
 
 
+def _check_positive(label: str, value: int) -> None:
+    if value < 1:
+        raise UserInputError(f"{label} must be a positive integer, got {value}")
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    """What shapes the trained part of Table I: the cell of blocks 7-8 (``"gru"`` or
+    ``"blstm"``), block 6's ``fc_units``, the RNN's ``rnn_hidden`` units, the dropout rate and
+    whether to use the paper's initialisation (:func:`paper_initialise`)."""
+
+    cell: str = "gru"
+    fc_units: int = FC_UNITS
+    rnn_hidden: int = RNN_HIDDEN
+    dropout: float = DROPOUT
+    paper_init: bool = False
+
+    def __post_init__(self) -> None:
+        for label, value in (("fc_units", self.fc_units), ("rnn_hidden", self.rnn_hidden)):
+            _check_positive(label, value)
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserInputError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.cell not in CELLS:
+            raise UserInputError(f"unknown cell {self.cell!r}; choose one of {', '.join(CELLS)}")
+        if self.cell == "blstm" and self.rnn_hidden % 2:
+            raise UserInputError(
+                f"blstm needs an even rnn_hidden (2 directions), got {self.rnn_hidden}")
+
+
 class SequenceHead(nn.Module):
     """FC (fc_units) + ReLU + dropout, two RNN layers of rnn_hidden units with dropout between,
-    linear output per class."""
+    linear output per class; see :class:`HeadSettings`."""
 
-    def __init__(
-        self,
-        in_features: int,
-        num_classes: int,
-        *,
-        cell: str = "gru",
-        fc_units: int = FC_UNITS,
-        rnn_hidden: int = RNN_HIDDEN,
-        dropout: float = DROPOUT,
-        paper_init: bool = False,
-    ) -> None:
+    def __init__(self, in_features: int, num_classes: int,
+                 head: HeadSettings = HeadSettings()) -> None:
         super().__init__()
-        for label, value in (("in_features", in_features), ("num_classes", num_classes),
-                             ("fc_units", fc_units), ("rnn_hidden", rnn_hidden)):
-            if value < 1:
-                raise UserInputError(f"{label} must be a positive integer, got {value}")
-        if not 0.0 <= dropout < 1.0:
-            raise UserInputError(f"dropout must be in [0, 1), got {dropout}")
-        self.cell = cell
-        self.fc = nn.Sequential(nn.Linear(in_features, fc_units), nn.ReLU(), nn.Dropout(dropout))
-        self.rnn = _recurrent_layers(cell, fc_units, rnn_hidden, dropout)
-        self.output = nn.Linear(rnn_hidden, num_classes)
-        if paper_init:
+        _check_positive("in_features", in_features)
+        _check_positive("num_classes", num_classes)
+        self.cell = head.cell
+        self.fc = nn.Sequential(nn.Linear(in_features, head.fc_units), nn.ReLU(),
+                                nn.Dropout(head.dropout))
+        self.rnn = _recurrent_layers(head.cell, head.fc_units, head.rnn_hidden, head.dropout)
+        self.output = nn.Linear(head.rnn_hidden, num_classes)
+        if head.paper_init:
             paper_initialise(self)
 
     def forward(self, features: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -122,24 +138,11 @@ class CNNRNN(nn.Module):
     trains, so its (pre-trained) BatchNorm statistics and weights are untouched.
     """
 
-    def __init__(
-        self,
-        backbone: nn.Module,
-        num_classes: int,
-        *,
-        cell: str = "gru",
-        fc_units: int = FC_UNITS,
-        rnn_hidden: int = RNN_HIDDEN,
-        dropout: float = DROPOUT,
-        paper_init: bool = False,
-        image_size: int = IMAGE_SIZE,
-    ) -> None:
+    def __init__(self, backbone: nn.Module, num_classes: int,
+                 head: HeadSettings = HeadSettings(), *, image_size: int = IMAGE_SIZE) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = SequenceHead(
-            feature_dim(backbone, image_size), num_classes, cell=cell, fc_units=fc_units,
-            rnn_hidden=rnn_hidden, dropout=dropout, paper_init=paper_init,
-        )
+        self.head = SequenceHead(feature_dim(backbone, image_size), num_classes, head)
         self.train(self.training)
 
     def backbone_trainable(self) -> bool:

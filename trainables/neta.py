@@ -3,7 +3,7 @@
 Like Ray Tune's ``mnist_pytorch.py`` example, the loop knows nothing of Tune: it takes a
 ``report`` hook, called once per epoch with the metrics and a function that writes the
 checkpoint, and an optional checkpoint folder to resume from. The Tune adapter
-(:mod:`trainables.trainable`) is a few lines around it.
+(:mod:`study.trainable`) is a few lines around it.
 
 Every epoch reports, on every split present (source; target, which selects; held-out, which
 is only scored): frame- and video-level accuracy, per class, and the losses. The *selected
@@ -27,7 +27,7 @@ from trainables.checkpoint import TrialState, load_state, save_state
 from trainables.config import (
     CENTROID_EVERY,
     DISTANCE_TEMPERATURE,
-    LEARNED_MARGIN,
+    REPEAT_KEY,
     REPEAT_SEED_STRIDE,
     SOURCE,
     TARGET,
@@ -35,11 +35,10 @@ from trainables.config import (
 )
 from trainables.engine import StudyArrays, evaluate_roles, train_epoch
 from trainables.network import NetworkSettings, TrainingSetup, prepare_training
-from trainables.probe import chance_accuracy
+from trainables.probe import beats_chance, chance_accuracies
 
 #: ``report(metrics, write_checkpoint)``; ``write_checkpoint(folder)`` saves the state there.
 ReportHook = Callable[[dict[str, Any], Callable[[Path], None]], None]
-REPEAT_KEY = "__trial_index__"  # set by ray.tune.search.Repeater for each repeat
 #: Highest at the selected epoch (its selection metric), -1 elsewhere: Tune keeps the
 #: checkpoint with the highest score, so the kept one is the selected epoch's, ties included.
 CHECKPOINT_SCORE = "checkpoint_score"
@@ -70,8 +69,8 @@ def _selected(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def _chance(data: StudyArrays) -> dict[str, float]:
-    return {f"chance_{role}_video_acc": chance_accuracy(arrays.video_labels)
-            for role, arrays in data.roles().items() if role in (SOURCE, TARGET)}
+    return {f"chance_{role}_video_acc": chance
+            for role, chance in chance_accuracies(data).items() if role in (SOURCE, TARGET)}
 
 
 class NetATraining:
@@ -109,9 +108,8 @@ class NetATraining:
     def epoch(self) -> dict[str, Any]:
         """Train one epoch, evaluate every split, update the selection; the epoch's metrics."""
         s, config = self.setup, self.config
-        options = dict(lam=self.lam, normalisation=config["normalisation"], tau=self.tau,
-                       seq_len=self.settings.seq_len, batch_size=self.settings.batch_size,
-                       autocast=config.get("autocast", False))
+        options = self.settings.loop_options(lam=self.lam, normalisation=config["normalisation"],
+                                             tau=self.tau, autocast=config.get("autocast", False))
         losses = train_epoch(s.network, s.splits[SOURCE], s.optimizer, self.z,
                              generator=s.generator, **options)
         metrics, evaluations = evaluate_roles(s.network, s.splits, self.z, **options)
@@ -129,8 +127,8 @@ class NetATraining:
         if improved:  # (Table VII is computed on every improved epoch, so no key goes stale)
             self.state.extra.update({"selected_epoch": float(epoch), **_selected(metrics)})
         self.state.extra["steps"] = self.state.extra.get("steps", 0.0) + losses.pop("steps")
-        learned = self.state.best.get("source_video_acc", 0.0) >= \
-            self.chance["chance_source_video_acc"] + LEARNED_MARGIN
+        learned = beats_chance(self.state.best.get("source_video_acc", 0.0),
+                               self.chance["chance_source_video_acc"])
         return {**losses, **metrics, **self.state.extra, **self.chance, "epoch": epoch,
                 "learned": float(learned),
                 CHECKPOINT_SCORE: metrics[metric] if improved else -1.0}

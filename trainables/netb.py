@@ -10,7 +10,7 @@ Held-out videos are scored at the end, never used for any choice.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ from torch import Tensor
 
 from trainables.centroids import CentroidResult, compute_centroids
 from trainables.config import (
-    LEARNED_MARGIN,
     NETB_FITTED,
     NETB_MIN_DELTA,
     NETB_PATIENCE,
@@ -27,9 +26,7 @@ from trainables.config import (
 )
 from trainables.engine import StudyArrays, evaluate_roles, train_epoch
 from trainables.network import NetworkSettings, prepare_training
-from trainables.probe import chance_accuracy
-
-ProgressFactory = Callable[..., Iterable[int]]
+from trainables.probe import beats_chance, chance_accuracies
 
 
 @dataclass
@@ -73,27 +70,33 @@ def train_netb(
     threads: int = 1,
     backbone_state: dict[str, Tensor] | None = None,
     train_backbone: bool = False,
-    progress: ProgressFactory = range,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> NetBResult:
     """Train NetB on ``data.target`` with eq. (5) until it fits (at most ``epochs`` epochs)
-    and derive the centroids Z from U of its best epoch."""
+    and derive the centroids Z from U of its best epoch.
+
+    ``on_epoch`` is called after every epoch with that epoch's row of the history
+    (``epoch``, ``steps``, ``E_a``, ``target_frame_acc``, ``target_video_acc``).
+    """
     setup = prepare_training(data, settings, seed=seed, threads=threads,
                              train_split=data.target, backbone_state=backbone_state,
                              train_backbone=train_backbone)
     network = setup.network
     zeros = torch.zeros(len(data.target.classes), settings.rnn_hidden, device=setup.device)
-    options = dict(lam=1.0, normalisation="softmax", seq_len=settings.seq_len,
-                   batch_size=settings.batch_size)
+    options = settings.loop_options(lam=1.0, normalisation="softmax")
     own = {TARGET: setup.splits[TARGET]}
     plateau, best_state, history, steps = Plateau(), None, [], 0
-    for epoch in progress(epochs):
+    for epoch in range(epochs):
         losses = train_epoch(network, own[TARGET], setup.optimizer, zeros,
                              generator=setup.generator, **options)
         steps += losses["steps"]
         metrics, _ = evaluate_roles(network, own, zeros, **options)
-        history.append({"epoch": epoch + 1, "steps": steps, "E_a": losses["E_a"],
-                        "target_frame_acc": metrics["target_frame_acc"],
-                        "target_video_acc": metrics["target_video_acc"]})
+        row = {"epoch": epoch + 1, "steps": steps, "E_a": losses["E_a"],
+               "target_frame_acc": metrics["target_frame_acc"],
+               "target_video_acc": metrics["target_video_acc"]}
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(dict(row))
         improved, stop = plateau.update(metrics["target_frame_acc"], epoch + 1)
         if improved:
             best_state = copy.deepcopy(network.state_dict())
@@ -104,9 +107,8 @@ def train_netb(
     target = data.target
     centroids = compute_centroids(evaluations[TARGET].representations, target.frame_labels,
                                   len(target.classes), method=centroid_method, seed=seed)
-    chance = {f"{role}_video_acc": chance_accuracy(arrays.video_labels)
-              for role, arrays in data.roles().items()}
-    learned = metrics["target_video_acc"] >= chance["target_video_acc"] + LEARNED_MARGIN
+    chance = {f"{role}_video_acc": acc for role, acc in chance_accuracies(data).items()}
+    learned = beats_chance(metrics["target_video_acc"], chance["target_video_acc"])
     summary = {"metrics": metrics, "cluster_agreement": centroids.agreement,
                "centroid_method": centroid_method, "epochs": epochs,
                "epochs_run": len(history), "best_epoch": plateau.best_epoch, "steps": steps,

@@ -11,6 +11,7 @@ from torch import nn
 from trainables.backbones import build_backbone
 from trainables.config import (
     BATCH_SIZE,
+    DISTANCE_TEMPERATURE,
     DROPOUT,
     FC_UNITS,
     IMAGE_SIZE,
@@ -25,7 +26,7 @@ from trainables.engine import (
     choose_device,
     seed_everything,
 )
-from trainables.model import CNNRNN, SequenceHead
+from trainables.model import CNNRNN, HeadSettings, SequenceHead
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,20 @@ class NetworkSettings:
     batch_size: int = BATCH_SIZE
     backbone: str = "small"
     image_size: int = IMAGE_SIZE
+
+    @property
+    def head(self) -> HeadSettings:
+        """The settings of the trained part (validated on access)."""
+        return HeadSettings(cell=self.cell, fc_units=self.fc_units, rnn_hidden=self.rnn_hidden,
+                            dropout=self.dropout, paper_init=self.paper_init)
+
+    def loop_options(self, *, lam: float, normalisation: str, tau: float = DISTANCE_TEMPERATURE,
+                     autocast: bool = False) -> dict[str, Any]:
+        """The keywords of :func:`~trainables.engine.train_epoch` and
+        :func:`~trainables.engine.evaluate_roles`: the loss's ``lam``, ``normalisation`` and
+        ``tau`` with this network's window length and batch size."""
+        return dict(lam=lam, normalisation=normalisation, tau=tau, autocast=autocast,
+                    seq_len=self.seq_len, batch_size=self.batch_size)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,15 +81,12 @@ def build_network(
     (weights travel through the object store, so worker nodes need no weights file).
     """
     num_classes = len(arrays.classes)
-    head_options = dict(cell=settings.cell, fc_units=settings.fc_units,
-                        rnn_hidden=settings.rnn_hidden, dropout=settings.dropout,
-                        paper_init=settings.paper_init)
     if arrays.kind == "features":
-        return SequenceHead(arrays.inputs.shape[1], num_classes, **head_options)
+        return SequenceHead(arrays.inputs.shape[1], num_classes, settings.head)
     backbone = build_backbone(settings.backbone, trainable=train_backbone)
     if backbone_state is not None:
         backbone.load_state_dict(backbone_state)
-    return CNNRNN(backbone, num_classes, image_size=settings.image_size, **head_options)
+    return CNNRNN(backbone, num_classes, settings.head, image_size=settings.image_size)
 
 
 def make_optimizer(network: nn.Module, settings: NetworkSettings) -> torch.optim.Optimizer:

@@ -14,7 +14,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from trainables.engine import SplitArrays
+from trainables.config import LEARNED_MARGIN
+from trainables.engine import SplitArrays, StudyArrays
 from trainables.metrics import split_metrics
 
 #: Inverse regularisation strength of the probe (the issue's measurement used 0.1).
@@ -32,6 +33,17 @@ def chance_accuracy(video_labels: np.ndarray) -> float:
     if labels.min() < 0:
         raise ValueError("class labels must be non-negative integers")
     return float(np.bincount(labels).max() / labels.size)
+
+
+def chance_accuracies(data: StudyArrays) -> dict[str, float]:
+    """:func:`chance_accuracy` of every split present, keyed by its role."""
+    return {role: chance_accuracy(arrays.video_labels) for role, arrays in data.roles().items()}
+
+
+def beats_chance(video_accuracy: float, chance: float) -> bool:
+    """Whether a network has learned its training split: its video accuracy there beats
+    chance by at least LEARNED_MARGIN."""
+    return video_accuracy >= chance + LEARNED_MARGIN
 
 
 def _features(split: SplitArrays) -> np.ndarray:

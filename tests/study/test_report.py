@@ -200,7 +200,7 @@ def make_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
                 settings: StudySettings = TABLE2, heldout: bool = True,
                 evaluator: report.Evaluator | None = None, trials: dict = TRIALS) -> Path:
     layout = write_study(tmp_path / "study", settings=settings, heldout=heldout, trials=trials)
-    monkeypatch.setattr(report, "load_analysis", fake_analysis)
+    monkeypatch.setattr(report.loading, "load_analysis", fake_analysis)
     if evaluator is None:
         evaluator = report.Evaluator(None, data=DATA if heldout else
                                      StudyArrays(DATA.source, DATA.target), z=Z)
@@ -209,7 +209,11 @@ def make_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *,
 
 
 def section(text: str, title: str) -> str:
-    return text.split(f"## {title}\n")[1].split("\n## ")[0]
+    """The body of the section whose heading is ``title`` (the paper's number), or starts with
+    it and goes on to say what the section shows (``## Table V: confusion matrix ...``)."""
+    heading = next(line for line in text.splitlines()
+                   if line == f"## {title}" or line.startswith(f"## {title}: "))
+    return text.split(f"{heading}\n")[1].split("\n## ")[0]
 
 
 def t_interval(values: list[float]) -> tuple[float, float]:
@@ -394,7 +398,7 @@ def test_sections_in_order_and_missing_checkpoint_is_said(tmp_path: Path,
         for file in checkpoint.iterdir():
             file.unlink()
         checkpoint.rmdir()
-    monkeypatch.setattr(report, "load_analysis", fake_analysis)
+    monkeypatch.setattr(report.loading, "load_analysis", fake_analysis)
     path, missing = report.write_report(layout, evaluator=report.Evaluator(None, data=DATA, z=Z))
     text = path.read_text()
     assert [line[3:] for line in text.splitlines() if line.startswith("## ")] == \

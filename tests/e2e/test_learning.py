@@ -9,10 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.data_roles import load_data, study_arrays
+from study.inputs import Backbone, StudyInputs, features_here
 from study.settings import StudySettings
-from study.stages import Backbone, Resources, features_by_role
-from trainables.config import IMAGE_SIZE, TARGET
+from trainables.config import TARGET
 from trainables.engine import DeviceSplit, StudyArrays, evaluate
 from trainables.model import SequenceHead
 from trainables.neta import train_neta
@@ -20,18 +19,14 @@ from trainables.netb import NetBResult, train_netb
 from trainables.network import NetworkSettings
 from trainables.probe import chance_accuracy
 
-pytestmark = pytest.mark.slow  # end to end: run by CI, left out by -m "not slow"
-
-CPU = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=2, progress=False)
 SETTINGS = NetworkSettings(fc_units=1024)
 
 
 @pytest.fixture(scope="module")
 def embedded() -> StudyArrays:
     settings = StudySettings(test_split="Test", target_holdout=0.0)
-    splits = load_data(settings, progress=False)
-    backbone = Backbone.build("small", None, False, 0, IMAGE_SIZE)
-    return study_arrays(splits, features_by_role(splits, backbone, CPU), settings)
+    inputs = StudyInputs.read(settings, Backbone.for_study(settings), progress=False)
+    return inputs.arrays(settings, features_here(progress=False))
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +79,7 @@ def test_z_comes_from_netb_representations_of_the_target(netb: NetBResult,
                                                          embedded: StudyArrays) -> None:
     """Recompute the class means of U independently, on each split, from NetB's weights."""
     head = SequenceHead(embedded.target.inputs.shape[1], len(embedded.target.classes),
-                        fc_units=SETTINGS.fc_units)
+                        SETTINGS.head)
     head.load_state_dict(netb.state_dict)
     zeros = np.zeros((len(embedded.target.classes), SETTINGS.rnn_hidden), dtype=np.float32)
 

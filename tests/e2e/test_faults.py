@@ -27,8 +27,6 @@ from tests.study_helpers import (
     trial_results,
 )
 
-pytestmark = pytest.mark.slow  # end to end: run by CI, left out by -m "not slow"
-
 TRIALS, EPOCHS = 2, 2
 Results = dict[str, list[dict[str, Any]]]
 

@@ -1,4 +1,4 @@
-"""The driver's feature stage: cached frozen-CNN features, or frames when the CNN trains."""
+"""A study's inputs: cached frozen-CNN features, or frames when the CNN trains."""
 
 from __future__ import annotations
 
@@ -7,21 +7,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from study import stages
+from study import inputs
 from study.data_roles import study_arrays
+from study.inputs import Backbone, StudyInputs, features_here, split_features
 from study.settings import StudySettings
-from study.stages import Backbone, Resources, features_by_role, split_features
 from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE
 from trainables.data import load_split, to_model_input
 from trainables.features import feature_cache_path
 
-CPU = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=1, progress=False)
+HERE = features_here(progress=False)
 
 
 def arrays(root: Path, backbone: Backbone):
     """The study's arrays of the tiny set's Train and Val (nothing held out)."""
     loaded = splits(root)
-    return study_arrays(loaded, features_by_role(loaded, backbone, CPU),
+    return study_arrays(loaded, StudyInputs(loaded, backbone).features(HERE),
                         StudySettings(target_holdout=0.0))
 
 
@@ -43,8 +43,8 @@ def test_frozen_backbone_gives_cached_fp16_features(tiny_data: Path, monkeypatch
     cache_file = feature_cache_path(source.cache_key, backbone.key)
     written = cache_file.stat().st_mtime_ns
     calls = []
-    monkeypatch.setattr(stages, "extract_features", lambda *a, **k: calls.append(a) or 1 / 0)
-    again = split_features(splits(tiny_data)["source"], backbone, CPU)
+    monkeypatch.setattr(inputs, "extract_features", lambda *a, **k: calls.append(a) or 1 / 0)
+    again = split_features(splits(tiny_data)["source"], backbone, HERE)
     assert calls == []  # second time: read back from the cache, not computed
     assert cache_file.stat().st_mtime_ns == written
     np.testing.assert_array_equal(again, data.source.inputs)

@@ -70,7 +70,10 @@ def fit_history(split: SplitArrays, seq_len: int, batch_size: int,
     """NetB's own-split frame accuracy per epoch (the plateau rule may stop it early)."""
     data = StudyArrays(source=split, target=split)
     settings = NetworkSettings(seq_len=seq_len, batch_size=batch_size, fc_units=512)
-    result = train_netb(data, settings, epochs=epochs, seed=0, centroid_method="mean")
+    reported: list[dict[str, float]] = []
+    result = train_netb(data, settings, epochs=epochs, seed=0, centroid_method="mean",
+                        on_epoch=reported.append)
+    assert reported == result.history, "on_epoch sees every epoch's history row, in order"
     return [row["target_frame_acc"] for row in result.history]
 
 

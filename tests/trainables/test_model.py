@@ -9,10 +9,12 @@ from scipy.stats import truncnorm
 from trainables.backbones import VGG16Conv, build_backbone, feature_dim
 from trainables.config import FC_UNITS, PAPER_INIT_BIAS, PAPER_INIT_STD, RNN_HIDDEN
 from trainables.errors import UserInputError
-from trainables.model import CNNRNN, SequenceHead
+from trainables.model import CNNRNN, HeadSettings, SequenceHead
+from trainables.network import NetworkSettings
 
 CLASSES = 7
 SMALL_FC = 32  # keeps the CPU tests fast; the Table I width is checked by counting only
+SMALL = HeadSettings(fc_units=SMALL_FC)
 
 
 def frames(batch: int = 2, length: int = 3, size: int = 96) -> torch.Tensor:
@@ -25,14 +27,14 @@ def count(module: torch.nn.Module, trainable_only: bool = False) -> int:
 
 @pytest.mark.parametrize("cell", ["gru", "blstm"])
 def test_output_shapes(cell: str) -> None:
-    model = CNNRNN(build_backbone("small"), CLASSES, cell=cell, fc_units=SMALL_FC)
+    model = CNNRNN(build_backbone("small"), CLASSES, HeadSettings(cell=cell, fc_units=SMALL_FC))
     outputs, representations = model(frames())
     assert outputs.shape == (2, 3, CLASSES)
     assert representations.shape == (2, 3, RNN_HIDDEN) == (2, 3, 128)
 
 
 def test_head_alone() -> None:
-    head = SequenceHead(10, CLASSES, cell="blstm", fc_units=SMALL_FC, rnn_hidden=16)
+    head = SequenceHead(10, CLASSES, HeadSettings(cell="blstm", fc_units=SMALL_FC, rnn_hidden=16))
     outputs, representations = head(torch.randn(4, 5, 10))
     assert outputs.shape == (4, 5, CLASSES) and representations.shape == (4, 5, 16)
 
@@ -41,7 +43,8 @@ def test_head_alone() -> None:
 def test_masked_padding_never_reaches_real_frames(cell: str) -> None:
     """Each padded window gives exactly what its unpadded sequence gives on its own."""
     torch.manual_seed(0)
-    head = SequenceHead(10, CLASSES, cell=cell, fc_units=SMALL_FC, rnn_hidden=16).eval()
+    head = SequenceHead(10, CLASSES,
+                        HeadSettings(cell=cell, fc_units=SMALL_FC, rnn_hidden=16)).eval()
     lengths = [5, 2, 4]
     features = torch.randn(3, 5, 10)
     mask = torch.arange(5)[None, :] < torch.tensor(lengths)[:, None]
@@ -57,7 +60,7 @@ def test_masked_cnnrnn_runs_the_cnn_on_real_frames_only() -> None:
     seen: list[int] = []
     backbone = build_backbone("small")
     backbone.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[0]))
-    model = CNNRNN(backbone, CLASSES, fc_units=SMALL_FC).eval()
+    model = CNNRNN(backbone, CLASSES, SMALL).eval()
     seen.clear()  # building the model probes the backbone once for its output width
     mask = torch.tensor([[True, True, False], [True, False, False]])
     outputs, _ = model(frames(), mask)
@@ -65,7 +68,7 @@ def test_masked_cnnrnn_runs_the_cnn_on_real_frames_only() -> None:
 
 
 def test_frozen_backbone_gets_no_gradient_and_stays_in_eval() -> None:
-    model = CNNRNN(build_backbone("small"), CLASSES, fc_units=SMALL_FC)
+    model = CNNRNN(build_backbone("small"), CLASSES, SMALL)
     assert not model.backbone_trainable()
     model.train()
     assert model.training and model.head.training
@@ -80,7 +83,7 @@ def test_frozen_backbone_gets_no_gradient_and_stays_in_eval() -> None:
 
 
 def test_trainable_backbone_trains() -> None:
-    model = CNNRNN(build_backbone("small", trainable=True), CLASSES, fc_units=SMALL_FC)
+    model = CNNRNN(build_backbone("small", trainable=True), CLASSES, SMALL)
     assert model.backbone_trainable()
     model.train()
     assert model.backbone.training
@@ -93,15 +96,36 @@ def test_trainable_backbone_trains() -> None:
 
 def test_unknown_cell_and_odd_blstm_width() -> None:
     with pytest.raises(UserInputError, match="gru"):
-        SequenceHead(10, CLASSES, cell="lstm")
+        SequenceHead(10, CLASSES, HeadSettings(cell="lstm"))
     with pytest.raises(UserInputError, match="even"):
-        SequenceHead(10, CLASSES, cell="blstm", rnn_hidden=127)
+        SequenceHead(10, CLASSES, HeadSettings(cell="blstm", rnn_hidden=127))
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"fc_units": 0}, "fc_units must be a positive integer, got 0"),
+    ({"rnn_hidden": -1}, "rnn_hidden must be a positive integer, got -1"),
+    ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+])
+def test_head_settings_are_checked(options: dict, message: str) -> None:
+    with pytest.raises(UserInputError, match=message):
+        HeadSettings(**options)
+    with pytest.raises(UserInputError, match="in_features must be a positive integer, got 0"):
+        SequenceHead(0, CLASSES)
+
+
+def test_network_settings_carry_the_head_settings() -> None:
+    settings = NetworkSettings.from_config({"cell": "blstm", "fc_units": 8, "rnn_hidden": 4,
+                                            "dropout": 0.25, "paper_init": True, "lam": 0.5})
+    assert settings.head == HeadSettings("blstm", 8, 4, 0.25, True)
+    assert NetworkSettings().head == HeadSettings()
+    with pytest.raises(UserInputError, match="unknown cell"):
+        _ = NetworkSettings(cell="lstm").head
 
 
 @pytest.mark.parametrize("cell", ["gru", "blstm"])
 def test_paper_init(cell: str) -> None:
     torch.manual_seed(0)
-    head = SequenceHead(512, CLASSES, cell=cell, paper_init=True)
+    head = SequenceHead(512, CLASSES, HeadSettings(cell=cell, paper_init=True))
     bound = 2 * PAPER_INIT_STD
     for name, parameter in head.named_parameters():
         if "bias" in name:
@@ -111,7 +135,7 @@ def test_paper_init(cell: str) -> None:
     # Sample std of the 512 x 4096 FC weight = std of N(0, s^2) truncated at +-2s.
     expected_std = PAPER_INIT_STD * truncnorm(-2, 2).std()
     assert float(head.fc[0].weight.detach().std()) == pytest.approx(expected_std, rel=0.01)
-    default = SequenceHead(512, CLASSES, cell=cell, fc_units=SMALL_FC)
+    default = SequenceHead(512, CLASSES, HeadSettings(cell=cell, fc_units=SMALL_FC))
     assert not torch.all(default.output.bias == PAPER_INIT_BIAS)
 
 
@@ -154,7 +178,7 @@ def test_table_one_parameter_counts(vgg: VGG16Conv) -> None:
     assert count(model) == conv + fc + gru + output
     assert count(model, trainable_only=True) == fc + gru + output
 
-    blstm_model = CNNRNN(vgg, CLASSES, cell="blstm")
+    blstm_model = CNNRNN(vgg, CLASSES, HeadSettings(cell="blstm"))
     half = RNN_HIDDEN // 2
     blstm = 2 * (lstm_direction_parameters(FC_UNITS, half)
                  + lstm_direction_parameters(RNN_HIDDEN, half))
@@ -162,6 +186,6 @@ def test_table_one_parameter_counts(vgg: VGG16Conv) -> None:
 
 
 def test_frames_must_be_five_dimensional() -> None:
-    model = CNNRNN(build_backbone("small"), CLASSES, fc_units=SMALL_FC)
+    model = CNNRNN(build_backbone("small"), CLASSES, SMALL)
     with pytest.raises(ValueError, match="B, L, 3, H, W"):
         model(torch.zeros(2, 3, 96, 96))

@@ -13,13 +13,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
+from tests.e2e.test_faults import EPOCHS, Killed, assert_complete
 from tests.study_helpers import REPO, kill_when, run_cli, start_cli, study_args, trial_results
-from tests.test_faults import EPOCHS, Killed, assert_complete
 from trainables.config import cache_root
-
-pytestmark = pytest.mark.slow  # end to end: run by CI, left out by -m "not slow"
 
 
 def test_study_at_a_uri_keeps_everything_there_and_resumes(tiny_data: Path,

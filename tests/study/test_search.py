@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -10,19 +9,19 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
-import ray
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
+from ray.tune.search.repeater import TRIAL_INDEX
 
 import search_spaces
 from study.cli import build_parser
+from study.cluster import Resources
 from study.layout import StudyLayout
 from study.search import build_tuner, define_trial, fixed_config, make_trainable, max_concurrent
 from study.settings import StudySettings
-from study.stages import Resources
-from trainables.config import CELLS, NORMALISATIONS
+from trainables.config import CELLS, NORMALISATIONS, REPEAT_KEY
 
 
 @pytest.mark.parametrize(("gpus", "per_trial", "expected"),
@@ -114,13 +113,6 @@ def test_optuna_search_suggests_as_build_tuner_builds_it(name: str) -> None:
 
 # ----------------------------------------------------------------------------- a real Tuner
 
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
-
-
 def _scored(config: dict[str, Any]) -> float:
     """A known, distinct value per configuration."""
     return round(config["lam"] * 10 + config["seq_len"] / 1000 + (config["cell"] == "gru"), 6)
@@ -158,3 +150,8 @@ def test_optuna_sees_what_the_trials_report(local_ray: None, tmp_path: Path) -> 
         config, value = reported[round(trial.params["lam"], 12)]
         assert trial.value == value
         assert trial.params == {key: config[key] for key in SPACES["paper"][0]}
+
+
+def test_repeat_key_is_the_key_rays_repeater_sets() -> None:
+    """trainables.config spells Ray's key out, so that the library needs no Ray."""
+    assert REPEAT_KEY == TRIAL_INDEX

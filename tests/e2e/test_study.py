@@ -14,12 +14,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
 import search_spaces
+from study.cluster import Resources
 from study.search import make_trainable
-from study.stages import Resources
 from tests.study_helpers import run_cli, study_args, trial_results
 from trainables.config import LEARNED_MARGIN
-
-pytestmark = pytest.mark.slow  # end to end: run by CI, left out by -m "not slow"
 
 TRIALS, EPOCHS = 2, 2
 #: Everything a trial's config may hold: the searched parameters and the fixed settings.

@@ -134,7 +134,7 @@ def test_no_cuda_state_on_a_cpu_machine(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_checkpoint_without_extra_or_cuda_state_still_loads(tmp_path: Path) -> None:
-    """A checkpoint in the earlier format (trainables.trainable's) resumes too."""
+    """A checkpoint in the earlier format (the first Tune trainable's) resumes too."""
     run = Run(random_arrays(), seed=0)
     torch.save({"network": run.network.state_dict(), "optimizer": run.optimizer.state_dict(),
                 "epoch": 4, "best": {"target_video_acc": 0.75},

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from study.cli import build_parser
+from study.cli import build_parser, typed_settings
 from study.settings import new_settings
 from tests.study_helpers import run_cli
 from trainables.backbones import build_backbone
@@ -31,6 +31,7 @@ class Case:
     expected: str
     name_flag: str = "fresh"
     test_split: bool = True  # pass --test-split Test (the tiny set is too small to hold out)
+    embedded: bool = False  # the embedded data set, from an empty cache that must stay empty
 
 
 class CodeInPickle:
@@ -89,7 +90,7 @@ def data_changed(tmp: Path) -> list[str]:
     """A study whose stored fingerprint no longer matches the data on disk."""
     root = data_copy(tmp)
     argv = [*data_args(root), *QUICK, "--test-split", "Test"]
-    settings = new_settings(build_parser().parse_args(argv))
+    settings = new_settings(typed_settings(build_parser().parse_args(argv)))
     study = tmp / "results" / "changed"
     study.mkdir()
     stale = {"data": {"source": "0" * 64, "target": "0" * 64}, "backbone": "0" * 64}
@@ -177,6 +178,11 @@ CASES = [
     Case("--target-holdout on too few videos", flags("--target-holdout", "0.3"),
          "needs at least 2 target videos", test_split=False),
     Case("--repeats with ASHA", flags("--repeats", "2", "--scheduler", "asha"), "asha"),
+    # Refused before the embedded set is generated: cheap checks come before data work.
+    Case("more GPUs than the cluster, empty cache", flags("--gpus", "64"), "--gpus 64",
+         test_split=False, embedded=True),
+    Case("unknown split of the embedded set", flags("--source-split", "Training"),
+         "Training", test_split=False, embedded=True),
 ]
 
 
@@ -196,10 +202,15 @@ def workspace(tmp_path: Path, tiny_data: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_bad_input_gets_one_clear_line(case: Case, workspace: Path) -> None:
-    argv = ["--data-root", str(workspace / "tiny"), "--storage-path",
-            str(workspace / "results"), "--name", case.name_flag, "--no-progress",
-            *QUICK, *(["--test-split", "Test"] if case.test_split else []),
+def test_bad_input_gets_one_clear_line(case: Case, workspace: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = workspace / "empty-cache"
+    if case.embedded:
+        cache.mkdir()
+        monkeypatch.setenv("EMOTION_STUDY_CACHE", str(cache))
+    argv = [*([] if case.embedded else ["--data-root", str(workspace / "tiny")]),
+            "--storage-path", str(workspace / "results"), "--name", case.name_flag,
+            "--no-progress", *QUICK, *(["--test-split", "Test"] if case.test_split else []),
             *case.prepare(workspace)]
     before = snapshot(workspace / "results")
     result = run_cli(argv, timeout=180)
@@ -210,3 +221,5 @@ def test_bad_input_gets_one_clear_line(case: Case, workspace: Path) -> None:
     assert case.expected in lines[0], lines[0]
     assert snapshot(workspace / "results") == before
     assert not (workspace / "code-ran").exists(), "unpickling user weights ran code"
+    if case.embedded:
+        assert list(cache.iterdir()) == [], "data work began before the input was refused"

@@ -7,7 +7,6 @@ confirmation on a local Ray with a trainable that reports known numbers.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -16,7 +15,6 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-import ray
 from optuna.trial import TrialState
 from ray import tune
 from ray.tune.search import Repeater
@@ -25,6 +23,7 @@ from ray.tune.search.variant_generator import generate_variants
 
 import search_spaces
 from study import confirm
+from study.cluster import Resources
 from study.layout import StudyLayout
 from study.outputs import trials_frame
 from study.search import (
@@ -36,10 +35,7 @@ from study.search import (
     num_samples,
 )
 from study.settings import StudySettings
-from study.stages import Resources
 from trainables.errors import UserInputError
-
-pytestmark = pytest.mark.slow  # end to end: run by CI, left out by -m "not slow"
 
 OBJECTIVE = "best_target_video_acc"
 
@@ -158,13 +154,6 @@ def test_confirmation_grid_uses_fresh_seed_indices() -> None:
         ("a", 2), ("a", 3), ("a", 4), ("e", 2), ("e", 3), ("e", 4)]
 
 
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
-
-
 def score_of(config: dict[str, Any]) -> float:
     """Known per configuration and seed: higher for larger lam, a little seed noise."""
     return round(config["lam"] / 2 + 0.01 * config.get("__trial_index__", 0), 6)
@@ -178,6 +167,7 @@ def _report(config: dict[str, Any], *, data: object, centroids: np.ndarray,
                  "selected_source_video_acc": 0.9, "learned": 1.0})
 
 
+@pytest.mark.slow  # a real search and its confirmation on a local Ray
 def test_search_with_repeats_then_confirmation(local_ray: None, tmp_path: Path) -> None:
     settings = StudySettings(trials=3, repeats=2, epochs=1, space="paper", seed=0,
                              confirm_top=2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,8 +16,6 @@ import psutil
 import pytest
 
 from tests.study_helpers import STUDY_TIMEOUT_S, start_cli, study_args, trial_results
-
-pytestmark = pytest.mark.slow  # end to end: run by CI, left out by -m "not slow"
 
 TRIALS, EPOCHS = 3, 2
 
@@ -27,37 +26,54 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def ray_processes() -> set[int]:
-    return {process.pid for process in psutil.process_iter(["cmdline"])
-            if "ray" in " ".join(process.info["cmdline"] or [])}
+NODE_START_TIMEOUT_S = 120
+RAY_ENV = {**os.environ, "RAY_AUTH_MODE": "token"}
 
 
-def ray_start(*flags: str) -> set[int]:
-    """Run `ray start` as the README says; return the processes it left running."""
-    before = ray_processes()
-    env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    subprocess.run(["ray", "start", *flags, "--disable-usage-stats"], check=True, env=env,
-                   capture_output=True, timeout=120)
-    return ray_processes() - before
+def alive_nodes(address: str) -> int:
+    """Alive nodes of the cluster at ``address``, asked by a short-lived driver."""
+    probe = (f"import ray; ray.init(address={address!r}, logging_level='ERROR'); "
+             f"print(sum(node['Alive'] for node in ray.nodes()))")
+    done = subprocess.run([sys.executable, "-c", probe], env=RAY_ENV, capture_output=True,
+                          text=True, timeout=NODE_START_TIMEOUT_S)
+    return int(done.stdout.split()[-1]) if done.returncode == 0 and done.stdout.split() else 0
 
 
-def kill_tree(pids: set[int]) -> None:
-    processes = [psutil.Process(pid) for pid in pids if psutil.pid_exists(pid)]
-    for process in list(processes):
-        try:
-            processes += process.children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
+def ray_start(address: str, nodes: int, *flags: str) -> subprocess.Popen:
+    """Run `ray start` as the README says, with --block so that every process of the node
+    stays a child of the one we started (and is ended by its id alone, never by a name that
+    a user's other Ray jobs share); returns once the cluster has ``nodes`` alive nodes."""
+    node = subprocess.Popen(["ray", "start", *flags, "--block", "--disable-usage-stats"],
+                            env=RAY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + NODE_START_TIMEOUT_S
+    while alive_nodes(address) < nodes:
+        if node.poll() is not None or time.monotonic() > deadline:
+            kill_tree(node.pid)
+            raise RuntimeError(f"`ray start {' '.join(flags)}` did not bring up a node")
+        time.sleep(1.0)
+    return node
+
+
+def kill_tree(pid: int) -> None:
+    """End the process we started and every process below it, by their ids."""
+    try:
+        root = psutil.Process(pid)
+        processes = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return
     for process in processes:
         try:
             process.kill()
         except psutil.NoSuchProcess:
             pass
+    psutil.wait_procs(processes, timeout=30)
 
 
-def raylet(pids: set[int]) -> psutil.Process:
-    (found,) = [psutil.Process(pid) for pid in pids
-                if psutil.pid_exists(pid) and psutil.Process(pid).name() == "raylet"]
+def raylet(node: subprocess.Popen) -> psutil.Process:
+    """The raylet among the processes of the node we started."""
+    (found,) = [child for child in psutil.Process(node.pid).children(recursive=True)
+                if child.name() == "raylet"]
     return found
 
 
@@ -65,13 +81,17 @@ def raylet(pids: set[int]) -> psutil.Process:
 def cluster():
     """Head (1 CPU) and one worker node (2 CPUs), as two `ray start` calls."""
     port = free_port()
-    head = ray_start("--head", f"--port={port}", "--num-cpus=1", "--dashboard-host=127.0.0.1")
-    worker = set()
+    address = f"127.0.0.1:{port}"
+    head = ray_start(address, 1, "--head", f"--port={port}", "--num-cpus=1",
+                     "--dashboard-host=127.0.0.1")
+    worker = None
     try:
-        worker = ray_start(f"--address=127.0.0.1:{port}", "--num-cpus=2")
-        yield f"127.0.0.1:{port}", raylet(worker)
+        worker = ray_start(address, 2, f"--address={address}", "--num-cpus=2")
+        yield address, raylet(worker)
     finally:
-        kill_tree(worker | head)
+        for node in (worker, head):
+            if node is not None:
+                kill_tree(node.pid)
 
 
 def pids_under(node_raylet: psutil.Process) -> set[int]:
@@ -93,7 +113,7 @@ def test_study_survives_losing_the_worker_node(cluster, tiny_data: Path, tmp_pat
         lost = {trial for trial, rows in trial_results(study).items()
                 if rows and rows[-1]["pid"] in worker_pids}
         time.sleep(0.2)
-    kill_tree({worker_raylet.pid})
+    kill_tree(worker_raylet.pid)
     assert process.wait(timeout=STUDY_TIMEOUT_S) == 0, log.read_text()[-3000:]
 
     table = pd.read_csv(study / "trials.csv")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
@@ -18,13 +15,6 @@ EPOCHS = 8
 SETTINGS = StudySettings(scheduler="asha", epochs=EPOCHS)
 #: Strong and weak trials interleaved, so a weak one meets a recorded strong one at a rung.
 QUALITIES = [7, 0, 6, 1, 5, 2, 4, 3]
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
 
 
 def _epochs(config: dict[str, Any]) -> None:

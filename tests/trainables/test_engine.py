@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from trainables.engine import DeviceSplit, SplitArrays, evaluate
 from trainables.loss import predict
-from trainables.model import SequenceHead
+from trainables.model import HeadSettings, SequenceHead
 from trainables.sequences import window_index
 
 LENGTHS = (1, 5, 17, 80, 81, 200, 2)
@@ -101,8 +101,8 @@ def plain_kernels() -> Iterator[None]:
 def test_evaluate_matches_sequence_head_run_window_by_window(cell: str, seq_len: int) -> None:
     torch.manual_seed(0)
     arrays = make_split(seed=2)
-    head = SequenceHead(FEATURES, len(CLASSES), cell=cell, fc_units=32, rnn_hidden=16,
-                        dropout=0.5).eval()
+    head = SequenceHead(FEATURES, len(CLASSES),
+                        HeadSettings(cell=cell, fc_units=32, rnn_hidden=16, dropout=0.5)).eval()
     centroids = torch.randn(len(CLASSES), 16)
     result = evaluate(head, DeviceSplit.create(arrays, torch.device("cpu")), centroids,
                       lam=1.0, normalisation="linear", seq_len=seq_len, batch_size=3)

@@ -1,0 +1,7 @@
+"""``python -m study.report --name NAME [--storage-path PATH]``."""
+
+import sys
+
+from study.report.cli import main
+
+sys.exit(main())

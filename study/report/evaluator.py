@@ -1,0 +1,126 @@
+"""Re-evaluating a trial's kept checkpoint on the study's own data.
+
+The data are opened as the driver opens them (:mod:`study.inputs`: the same CNN, splits and
+fingerprint); CNN features missing from the cache are computed on this process, so no Ray
+cluster is needed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from study.inputs import Backbone, StudyInputs, features_here
+from study.layout import read_json, relative
+from study.report.records import Study, TrialRecord
+from trainables.checkpoint import CHECKPOINT_FILE
+from trainables.config import DISTANCE_TEMPERATURE
+from trainables.engine import DeviceSplit, Evaluation, SplitArrays, StudyArrays, evaluate
+from trainables.errors import UserInputError
+from trainables.network import NetworkSettings, build_network
+
+
+class Evaluator:
+    """Scores and representations X (eq. 4) of a trial's kept checkpoint on a split.
+
+    The splits come from the study's own frame/feature caches. Loaded on first use;
+    ``problem`` says why it cannot be, e.g. when the data changed since the study ran.
+    ``data`` (and ``backbone_state``) given here are used as they are, without reading
+    anything.
+    """
+
+    def __init__(self, study: Study, data: StudyArrays | None = None,
+                 backbone_state: dict[str, torch.Tensor] | None = None,
+                 z: np.ndarray | None = None) -> None:
+        self.study = study
+        self._data = data
+        self._backbone_state = backbone_state
+        self._cache: dict[tuple[str, str], Evaluation] = {}
+        if z is not None:
+            self.__dict__["z"] = np.asarray(z, dtype=np.float32)
+
+    @functools.cached_property
+    def problem(self) -> str | None:
+        """None once the data is loaded; else why it cannot be."""
+        if self._data is not None:
+            return None
+        return self._load()
+
+    @functools.cached_property
+    def z(self) -> np.ndarray:
+        """NetB's class centroids Z (eq. 2), rows in class order."""
+        return np.asarray(read_json(self.study.layout.centroids_file)["centroids"],
+                          dtype=np.float32)
+
+    def _load(self) -> str | None:
+        settings = self.study.settings
+        if not self.study.layout.centroids_file.exists():
+            return f"NetB's centroids ({relative(self.study.layout.centroids_file)}) are missing"
+        try:
+            inputs = StudyInputs.read(settings, Backbone.for_study(settings), progress=False)
+        except (UserInputError, OSError) as error:
+            return f"the study's data cannot be read ({error})"
+        if inputs.fingerprint != self.study.stored.get("fingerprint"):
+            return ("the data or backbone weights no longer match the study's fingerprint in "
+                    "study.json")
+        try:
+            self._data = inputs.arrays(settings, features_here(progress=False))
+        except UserInputError as error:
+            return f"the study's splits cannot be rebuilt ({error})"
+        self._backbone_state = inputs.backbone_state
+        return None
+
+    def network(self, trial: TrialRecord) -> torch.nn.Module:
+        """NetA with the weights of the trial's kept checkpoint."""
+        assert self._data is not None and trial.checkpoint is not None
+        network = build_network(NetworkSettings.from_config(trial.config), self._data.source,
+                                self._backbone_state, trial.config.get("train_backbone", False))
+        saved = torch.load(trial.checkpoint / CHECKPOINT_FILE, map_location="cpu",
+                           weights_only=True)
+        network.load_state_dict(saved["network"])
+        return network
+
+    def evaluate(self, trial: TrialRecord, role: str) -> Evaluation:
+        """``trainables.engine.evaluate`` of the trial's kept checkpoint on ``role``'s split."""
+        key = (trial.trial_id, role)
+        if key not in self._cache:
+            settings = NetworkSettings.from_config(trial.config)
+            split = DeviceSplit.create(self.arrays(role), torch.device("cpu"))
+            self._cache[key] = evaluate(
+                self.network(trial), split, torch.as_tensor(self.z), lam=trial.lam,
+                normalisation=trial.config["normalisation"],
+                tau=float(trial.config.get("tau", DISTANCE_TEMPERATURE)),
+                seq_len=settings.seq_len, batch_size=settings.batch_size)
+        return self._cache[key]
+
+    def arrays(self, role: str) -> SplitArrays:
+        assert self._data is not None
+        return self._data.roles()[role]
+
+    def has(self, role: str) -> bool:
+        return self._data is not None and role in self._data.roles()
+
+
+def unusable(evaluator: Evaluator, trials: Sequence[TrialRecord | None]) -> str | None:
+    """Why these trials' checkpoints cannot be evaluated, or None when they can."""
+    present = [t for t in trials if t is not None]
+    if not present:
+        return "no trial has reported a result yet"
+    lacking = sorted({t.trial_id for t in present if t.checkpoint is None})
+    if lacking:
+        return f"no checkpoint of the selected epoch on disk for trial(s) {', '.join(lacking)}"
+    return evaluator.problem
+
+
+def substitutes(trials: Iterable[TrialRecord]) -> str:
+    """A sentence naming checkpoints that are not of the selected epoch, or ""."""
+    other = [t for t in trials if t.checkpoint is not None
+             and t.checkpoint_epoch != t.selected_epoch]
+    if not other:
+        return ""
+    return (" Tune kept a tied epoch's checkpoint instead of the selected epoch's for " +
+            ", ".join(f"trial {t.trial_id} (epoch {t.checkpoint_epoch} for "
+                      f"{t.selected_epoch})" for t in other) + ".")

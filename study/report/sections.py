@@ -1,0 +1,235 @@
+"""The report's sections as markdown: each prints the numbers of :mod:`study.report.tables`,
+:mod:`study.report.compare`, :mod:`study.report.embedding` and :mod:`study.report.search`,
+writes their CSVs and the figures of :mod:`study.report.figures`, and says what is missing.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from study.report import figures, tables
+from study.report.compare import Comparison, paired_comparison
+from study.report.embedding import MAX_TSNE_FRAMES, centroid_points, frame_points
+from study.report.evaluator import Evaluator, substitutes, unusable
+from study.report.files import (
+    SECTION_NAMES,
+    SECTIONS,
+    ReportFolder,
+    Section,
+    format_lam,
+    markdown_table,
+)
+from study.report.records import OPTIMISTIC, ROLE_NAMES, Study
+from study.report.reference import PAPER_TABLE_III, PAPER_TABLE_IV
+from study.report.search import finished_configurations, importances, lam_series, search_frame
+from trainables.config import LEARNED_MARGIN, SOURCE, TARGET
+
+CONFIRM_CSV = "confirm.csv"
+NO_RESULT = "no trial has reported a result yet"
+FLOOR, TABLE_II, TABLES_III_IV, TABLE_V, TABLE_VII, TSNE, SEARCH = range(len(SECTIONS))
+
+
+def gap(out: ReportFolder, index: int, reason: str) -> Section:
+    """A section that only says what it lacks (and lists it among the missing items)."""
+    return Section(SECTIONS[index], [out.gap(SECTION_NAMES[index], reason)])
+
+
+def floor_section(study: Study, out: ReportFolder) -> Section:
+    """NetB's own-split and held-out accuracy and the linear probe's, beside NetA's best."""
+    frame = tables.floor_frame(study)
+    if frame is None:
+        return gap(out, FLOOR, "NetB's summary.json is missing")
+    lines = [f"{study.level.capitalize()}-level accuracy of NetB (trained on the target part, "
+             f"centroids Z from it), of a linear probe (logistic regression on the frozen CNN's "
+             f"features, fitted on the same part) and of NetA's best configuration (at its "
+             f"selected epoch; target: its best epoch). A network that does not reach, on the "
+             f"split it was trained on, what the probe reaches on held-out videos has not "
+             f"learned it (the probe itself fits its own split perfectly: it has more feature "
+             f"dimensions than there are frames).", "", markdown_table(frame), "",
+             out.csv("floor.csv", frame)]
+    if not (study.netb or {}).get("probe"):
+        lines += ["", "No linear probe in NetB's summary (a study on frames, or one run "
+                      "before the probe existed)."]
+    return Section(SECTIONS[FLOOR], lines)
+
+
+def table_ii(study: Study, evaluator: Evaluator, out: ReportFolder) -> Section:
+    """Table II: accuracy on each split for each lam (each configuration's selected epoch)."""
+    frame = tables.table_ii_frame(study)
+    if frame.empty:
+        return gap(out, TABLE_II, NO_RESULT)
+    seeds = (" Each row is a configuration: the mean over its seeds with a 95% interval "
+             "(Student's t below 10 seeds, bootstrap from 10)." if study.repeated else "")
+    selecting = ROLE_NAMES[study.selection_role]
+    lines = [f"{study.level.capitalize()}-level accuracy at each trial's selected epoch: the "
+             f"first epoch with its best `{study.metric}` (so the {selecting} figure is its "
+             f"best over epochs; the others are read at that epoch, never maximised)." + seeds
+             + (f" **No held-out videos: target accuracy was {OPTIMISTIC}.**"
+                if study.optimistic else "")]
+    if study.settings.space == "table2":
+        layout, top = tables.paper_layout(study)
+        lines += ["", markdown_table(layout, top=top)]
+        absent = tables.absent_grid_points(frame)
+        if absent:
+            lines += ["", out.gap(SECTION_NAMES[TABLE_II], "no result yet for λ = " +
+                                  ", ".join(format_lam(lam) for lam in absent))]
+        lines += ["", *paired_lines(study, evaluator, out)]
+    else:
+        shown, top = tables.table_ii_shown(study, frame)
+        lines += ["", markdown_table(shown, top=top), "",
+                  "The paper's published figures (Table II):", "",
+                  markdown_table(tables.reference_table_ii())]
+    lines += ["", out.csv("table_ii.csv", frame), *confirmation_lines(study, out)]
+    return Section(SECTIONS[TABLE_II], lines)
+
+
+def paired_lines(study: Study, evaluator: Evaluator, out: ReportFolder) -> list[str]:
+    result = paired_comparison(study, evaluator)
+    name = f"Paired comparison λ=0 − λ=1 ({study.split_phrase(study.eval_role)}, video acc, " \
+           f"selected epoch)"
+    if isinstance(result, str):
+        return [f"**{name}**: none, {result}."]
+    frame = pd.DataFrame([{key: result[key] for key in ("difference", "low", "high",
+                                                        "p_value", "n", "unit", "role",
+                                                        "low_configuration",
+                                                        "high_configuration")}])
+    return [f"**{name}**: difference {result['difference']:+.3f} (95% CI "
+            f"[{result['low']:+.3f}, {result['high']:+.3f}]), p = {result['p_value']:.3g} "
+            f"(two-sided paired permutation test) over {result['unit']}.", "",
+            out.csv("paired_lam.csv", frame)]
+
+
+def confirmation_lines(study: Study, out: ReportFolder) -> list[str]:
+    """The ``--confirm-top`` runs (``confirm.csv``), when the study has them."""
+    path = study.layout.root / CONFIRM_CSV
+    if not path.exists():
+        if study.settings.confirm_top > 0:
+            return ["", out.gap(SECTION_NAMES[TABLE_II],
+                                f"the --confirm-top {study.settings.confirm_top} runs have "
+                                f"not finished ({CONFIRM_CSV} is missing)")]
+        return []
+    table = pd.read_csv(path, dtype={"configuration": str})
+    return ["", "**Confirmation on fresh seeds** (`--confirm-top`): the best configurations of "
+                "the search re-run with seeds the search never used; these numbers were not "
+                "used to choose, so they are the ones to cite.", "",
+            markdown_table(tables.confirmation_frame(study, table)), "",
+            out.csv("confirmation.csv", table)]
+
+
+def tables_iii_iv(study: Study, pair: Comparison, out: ReportFolder) -> Section:
+    """Tables III and IV: per-class accuracy on the evaluation split and on the source."""
+    if not pair.configurations:
+        return gap(out, TABLES_III_IV, NO_RESULT)
+    seeds = " Means over each configuration's seeds." if study.repeated else ""
+    lines = [pair.note + seeds, ""]
+    for number, role, paper in (("III", study.eval_role, PAPER_TABLE_III),
+                                ("IV", SOURCE, PAPER_TABLE_IV)):
+        frame = tables.per_class_frame(study, pair, role, paper)
+        name = f"table_{number.lower()}.csv"
+        lines += [f"**Table {number}**: {study.level}-level accuracy per class on the "
+                  f"{study.split_phrase(role)}, at the selected epoch.", "",
+                  markdown_table(frame.drop(columns=["configuration", "lam"])), "",
+                  out.csv(name, frame), ""]
+    return Section(SECTIONS[TABLES_III_IV], lines)
+
+
+def table_vii(study: Study, pair: Comparison, out: ReportFolder) -> Section:
+    """Table VII: distance of NetA's class centroids (k-means on X, source) from NetB's Z."""
+    if not pair.configurations:
+        return gap(out, TABLE_VII, NO_RESULT)
+    frame = tables.table_vii_frame(study, pair)
+    seeds = " (mean over seeds)" if study.repeated else ""
+    lines = [pair.note + " Euclidean distance between each class centroid of NetA's "
+             "representations X on the source and NetB's Z, at the selected epoch" + seeds +
+             ". The paper's distances are on its own scale: compare the λ ordering, not "
+             "magnitudes.", "", markdown_table(frame), "", out.csv("table_vii.csv", frame)]
+    return Section(SECTIONS[TABLE_VII], lines)
+
+
+def table_v(study: Study, evaluator: Evaluator, out: ReportFolder) -> Section:
+    """Table V: the best configuration's confusion matrix on the evaluation split, from the
+    kept checkpoints of its seeds (counts summed over seeds)."""
+    best = study.best_configuration()
+    if best is None:
+        return gap(out, TABLE_V, NO_RESULT)
+    problem = unusable(evaluator, best.trials)
+    if problem:
+        return gap(out, TABLE_V, problem)
+    role = study.eval_role
+    if not evaluator.has(role):
+        return gap(out, TABLE_V, f"the study's data has no {ROLE_NAMES[role]} split to "
+                                 f"re-evaluate on")
+    frame = tables.confusion_frame(study, evaluator, best, role)
+    counts = frame.to_numpy()
+    accuracy = float(counts.trace() / counts.sum())
+    reported = best.mean(study.accuracy_key(role))
+    pooled = f", summed over its {best.seeds} seeds" if best.seeds > 1 else ""
+    where = study.split_phrase(role)
+    whose = "each seed's checkpoint" if best.seeds > 1 else "its checkpoint"
+    figure = figures.confusion_figure(
+        counts, list(frame.columns),
+        f"Table V: {where}, {study.level} level, selected epoch\n{best.label}")
+    lines = [f"Best configuration {best.label}, {whose} of the selected epoch"
+             f"{pooled}, re-evaluated on the {where}: {counts.sum()} {study.level}s, rows = "
+             f"true class, columns = predicted; rates per true class below, counts in the CSV. "
+             f"Accuracy recomputed {accuracy:.3f}, reported at the selected epoch "
+             f"{reported:.3f}." + substitutes(best.trials), "",
+             markdown_table(tables.confusion_rates(frame).reset_index()), "",
+             out.csv("table_v.csv", frame, index=True), "", out.png("table_v.png", figure)]
+    return Section(SECTIONS[TABLE_V], lines)
+
+
+def tsne_section(study: Study, evaluator: Evaluator, pair: Comparison,
+                 out: ReportFolder) -> Section:
+    """Figures 5-9 (centroids) and a t-SNE of frame representations coloured by class."""
+    best = study.best_trial()
+    problem = unusable(evaluator, [*pair.trials, best])
+    if problem:
+        return gap(out, TSNE, problem)
+    seeds = " (each configuration's first seed)" if study.repeated else ""
+    centroids = figures.centroid_figure(study, centroid_points(study, evaluator, pair))
+    frames = figures.frames_figure(study, best, frame_points(study, evaluator, best))
+    lines = [pair.note + " Dots: NetB's Z; stars: " + pair.trials[0].label +
+             ("; crosses: " + pair.trials[1].label if len(pair.trials) > 1 else "") +
+             seeds + ". Colour = class; checkpoints of the selected epoch." +
+             substitutes([*pair.trials, best]), "",
+             out.png("tsne_centroids.png", centroids), "",
+             f"Frame representations X of the best configuration's first seed, {best.label} "
+             f"(circles: target, triangles: source; at most {MAX_TSNE_FRAMES} frames of "
+             f"each).", "", out.png("tsne_frames.png", frames)]
+    return Section(SECTIONS[TSNE], lines)
+
+
+def search_section(study: Study, out: ReportFolder) -> Section:
+    """What the search learned: importances, accuracy against lam, the Pareto front."""
+    if not study.configurations:
+        return gap(out, SEARCH, NO_RESULT)
+    frame = search_frame(study)
+    scores = importances(study)
+    if isinstance(scores, str):
+        lines = [scores]
+    else:
+        table = pd.DataFrame({"parameter": list(scores), "importance": list(scores.values())})
+        alone = " (the only searched parameter, so 1 by definition)" if len(scores) == 1 else ""
+        lines = [f"Optuna's importance of each searched parameter for "
+                 f"`{study.settings.objective}` ({len(finished_configurations(study))} "
+                 f"finished configurations){alone}.", "",
+                 markdown_table(table), "", out.csv("importances.csv", table), "",
+                 out.png("importances.png", figures.importance_figure(study, scores))]
+    front = frame[frame["pareto"]].sort_values("lam")
+    failed = frame[frame["did_not_learn_seeds"] > 0]
+    lines += ["", out.png("accuracy_vs_lam.png",
+                          figures.lam_figure(study, frame, lam_series(study, frame))), "",
+              "Dotted lines join only configurations that differ in λ alone; the others "
+              "stand as markers.", ""]
+    if not failed.empty:
+        lines += [f"Red crosses: configurations with a seed that did not learn (source video "
+                  f"accuracy within {LEARNED_MARGIN:g} of chance): "
+                  + ", ".join(failed["configuration"]) + ".", ""]
+    lines += [f"Pareto front of {study.describe(SOURCE)} against {study.describe(TARGET)} "
+              f"({len(front)} of {len(frame)} configurations): "
+              + ", ".join(f"{c} (λ={format_lam(lam)})"
+                          for c, lam in zip(front["configuration"], front["lam"], strict=True))
+              + ".", "", out.png("pareto.png", figures.pareto_figure(study, frame)), "",
+              out.csv("search.csv", frame)]
+    return Section(SECTIONS[SEARCH], lines)
