@@ -16,10 +16,11 @@ from sklearn.model_selection import train_test_split
 
 from study.settings import StudySettings
 from trainables.config import HELDOUT, SOURCE, TARGET
-from trainables.data import SplitData, load_split, read_manifest, scan_split
+from trainables.data import SplitData, load_split
 from trainables.engine import SplitArrays, StudyArrays
 from trainables.errors import UserInputError
 from trainables.synthetic import DEFAULT_SPLITS, embedded_dataset
+from trainables.video_listing import read_manifest, scan_split
 
 if TYPE_CHECKING:  # study.inputs imports torch; the type is all that is needed here
     from study.inputs import Backbone

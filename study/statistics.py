@@ -7,7 +7,7 @@ prints the same digits. They accept NaN (a seed that has not reported) and drop 
 How far to trust them: a bootstrap interval of ``n`` values is only as good as ``n`` values
 can make it. Below :data:`MIN_BOOTSTRAP` values (the usual 3-5 seeds of ``--repeats``) the
 bootstrap cannot see the tails of a distribution: its 95% interval covers the true mean of
-normal values about 3 times in 4 with 3 values (5 in 6 with 5; ``tests/test_statistics.py``
+normal values about 3 times in 4 with 3 values (5 in 6 with 5; ``tests/study/test_statistics.py``
 measures it), so :func:`mean_ci` uses
 Student's t interval there instead (it assumes roughly normal values, which seed-to-seed
 accuracies are, and is honest about how little 3 values say); from ``MIN_BOOTSTRAP``

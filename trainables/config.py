@@ -41,7 +41,7 @@ CENTROID_EVERY = 3
 #: Seeds of a configuration's repeats are ``seed + REPEAT_SEED_STRIDE * repeat``.
 REPEAT_SEED_STRIDE = 1000
 #: Config key of a repeat's index: the key ray.tune.search.Repeater sets (its TRIAL_INDEX,
-#: spelled out here so that the library needs no Ray; tests/test_search.py checks it).
+#: spelled out here so that the library needs no Ray; tests/study/test_search.py checks it).
 REPEAT_KEY = "__trial_index__"
 NORMALISATIONS: tuple[str, ...] = ("softmax", "linear")
 #: tau of f = softmax(V / tau) (trainables.loss); 1 is the paper's eq. (8). Larger values keep

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
@@ -24,6 +25,7 @@ def _epochs(config: dict[str, Any]) -> None:
         tune.report({SETTINGS.objective: accuracy, SETTINGS.metric: accuracy, "epoch": epoch})
 
 
+@pytest.mark.slow  # a real Tuner on a local Ray
 def test_asha_stops_weak_trials_and_keeps_the_best(local_ray: None, tmp_path: Path) -> None:
     scheduler = make_scheduler(SETTINGS)
     assert isinstance(scheduler, ASHAScheduler)  # "fifo" would run every trial to the end

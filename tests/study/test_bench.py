@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from study import bench
+from study.bench import cli, learning, speed
 from trainables.config import BATCH_SIZE, FRAMES_PER_CROP
 from trainables.data import load_split
 from trainables.features import extract_features
@@ -22,11 +22,15 @@ FRAMES = 16  # one video: VGG-16 on 96x96 frames is the slow part on a CPU
 SEQ_LEN = 8
 EPOCHS = 2
 
+#: VGG-16 on CPU frames: seconds each, so left out of the fast set (-m "not slow").
+VGG16_ON_CPU = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def frames_run() -> dict:
     """bench's from-frames epoch (a), twice, with the state it started from."""
-    split = bench.random_split(FRAMES, seed=0)
-    runner = bench.EpochRunner(split, CPU, seq_len=SEQ_LEN, seed=0)
+    split = speed.random_split(FRAMES, seed=0)
+    runner = speed.EpochRunner(split, CPU, seq_len=SEQ_LEN, seed=0)
     start = {"head": copy.deepcopy(runner.network.head.state_dict()),
              "centroids": runner.centroids.clone()}
     features = extract_features(runner.network.backbone, split.inputs, device=CPU)
@@ -37,7 +41,7 @@ def frames_run() -> dict:
     return {"split": split, "features": features, "start": start, "losses": losses}
 
 
-def cached_losses(runner: bench.EpochRunner) -> list[dict[str, float]]:
+def cached_losses(runner: speed.EpochRunner) -> list[dict[str, float]]:
     losses = []
     for epoch in range(EPOCHS):
         torch.manual_seed(100 + epoch)
@@ -54,26 +58,29 @@ def assert_same_losses(cached: list[dict[str, float]], frames: list[dict[str, fl
             assert got[name] == pytest.approx(expected[name], rel=1e-4), name
 
 
+@VGG16_ON_CPU
 def test_cached_feature_epoch_computes_the_frame_epoch_losses(frames_run: dict) -> None:
     """The feature cache is a pure speed-up: the same network on the backbone's cached
     features gives the losses of the epoch through the backbone, two epochs running."""
     features = frames_run["features"]
     assert features.dtype == np.float16 and features.shape[0] == FRAMES
-    runner = bench.EpochRunner(bench.with_features(frames_run["split"], features), CPU,
+    runner = speed.EpochRunner(speed.with_features(frames_run["split"], features), CPU,
                                seq_len=SEQ_LEN, seed=0)
     runner.network.load_state_dict(frames_run["start"]["head"])
     runner.centroids = frames_run["start"]["centroids"].clone()
     assert_same_losses(cached_losses(runner), frames_run["losses"])
 
 
+@VGG16_ON_CPU
 def test_bench_runners_with_one_seed_train_the_same_network(frames_run: dict) -> None:
     """(a) and (b) of the bench train one network: EpochRunner(seed=s) on features starts
     from the head and centroids that EpochRunner(seed=s) on frames starts from."""
-    runner = bench.EpochRunner(bench.with_features(frames_run["split"], frames_run["features"]),
+    runner = speed.EpochRunner(speed.with_features(frames_run["split"], frames_run["features"]),
                                CPU, seq_len=SEQ_LEN, seed=0)
     assert_same_losses(cached_losses(runner), frames_run["losses"])
 
 
+@VGG16_ON_CPU
 def test_cache_comparison_extracts_b_features_with_a_backbone(monkeypatch) -> None:
     """(b)'s features come from (a)'s own frozen VGG-16, so both paths train one network."""
     used = []
@@ -82,10 +89,10 @@ def test_cache_comparison_extracts_b_features_with_a_backbone(monkeypatch) -> No
         used.append({key: value.clone() for key, value in backbone.state_dict().items()})
         return extract_features(backbone, frames, **options)
 
-    monkeypatch.setattr(bench, "extract_features", recording_extract)
-    monkeypatch.setattr(bench.EpochRunner, "rate", lambda self, device: 1.0)
-    bench.cache_comparison(FRAMES, CPU)
-    expected = bench.EpochRunner(bench.random_split(FRAMES, seed=0), CPU).network.backbone
+    monkeypatch.setattr(speed, "extract_features", recording_extract)
+    monkeypatch.setattr(speed.EpochRunner, "rate", lambda self, device: 1.0)
+    speed.cache_comparison(FRAMES, CPU)
+    expected = speed.EpochRunner(speed.random_split(FRAMES, seed=0), CPU).network.backbone
     assert len(used) == 1
     for key, value in expected.state_dict().items():
         assert torch.equal(used[0][key], value), key
@@ -98,13 +105,13 @@ def test_fit_point_is_the_first_epoch_near_the_best() -> None:
                {"epoch": 3, "steps": 30, "acc": 0.75}, {"epoch": 4, "steps": 40, "acc": 0.85},
                {"epoch": 5, "steps": 50, "acc": 0.6}]
     # 0.9 x 0.85 = 0.765: epoch 2 (0.8) is the first to reach it, not the best epoch 4
-    assert bench.fit_point(history, "acc") == {
+    assert learning.fit_point(history, "acc") == {
         "fit_epoch": 2, "fit_steps": 20, "best_own_video_acc": 0.85, "epochs_run": 5,
         "steps": 50}
-    assert bench.fit_point(history, "acc", fraction=1.0)["fit_epoch"] == 4
-    assert bench.fit_point(history[:1], "acc")["fit_epoch"] == 1
+    assert learning.fit_point(history, "acc", fraction=1.0)["fit_epoch"] == 4
+    assert learning.fit_point(history[:1], "acc")["fit_epoch"] == 1
     with pytest.raises(ValueError):
-        bench.fit_point([], "acc")
+        learning.fit_point([], "acc")
 
 
 def test_learning_row_says_a_network_below_the_probe_has_not_learned() -> None:
@@ -112,7 +119,7 @@ def test_learning_row_says_a_network_below_the_probe_has_not_learned() -> None:
                "d_neta_source_video_acc": 0.9, "d_source_probe_source_video_acc": 0.9,
                "d_netb_heldout_video_acc": 0.5, "d_probe_heldout_video_acc": 0.6,
                "d_neta_heldout_video_acc": 0.25, "d_source_probe_heldout_video_acc": 0.5}
-    rows = bench.learning_table(figures, ["d"]).set_index("model")
+    rows = learning.learning_table(figures, ["d"]).set_index("model")
     verdict = "learned (own >= probe held-out)"
     assert rows.loc["NetB", verdict] == "no: below the probe's held-out accuracy"
     assert rows.loc["NetA lam=1", verdict] == "yes"
@@ -129,12 +136,13 @@ def epoch_steps(offsets: np.ndarray) -> int:
     return -(-crops // BATCH_SIZE)
 
 
+@pytest.mark.slow  # trains NetB and NetA for two epochs on two data sets
 def test_learning_bench_reports_every_figure(monkeypatch, capsys, tiny_data: Path,
                                              tmp_path: Path) -> None:
     """``--learning`` on the tiny set, 2 epochs each: one table, a JSON line with every
     figure of every model, and step counts that are every optimisation step taken."""
-    monkeypatch.setattr(bench, "LEARNING_SETS", {"tiny": lambda work: (tiny_data, tmp_path)})
-    assert bench.main(["--learning", "--netb-epochs", "2", "--neta-epochs", "2"]) == 0
+    monkeypatch.setattr(learning, "LEARNING_SETS", {"tiny": lambda work: (tiny_data, tmp_path)})
+    assert cli.main(["--learning", "--netb-epochs", "2", "--neta-epochs", "2"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(lines[-1])
     assert summary["learning"] is True and summary["netb_epoch_cap"] == 2

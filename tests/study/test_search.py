@@ -123,6 +123,7 @@ def _report_score(config: dict[str, Any], *, data: object, centroids: np.ndarray
     tune.report({OBJECTIVE: _scored(config), "target_video_acc": _scored(config), "epoch": 1})
 
 
+@pytest.mark.slow  # a real Tuner on a local Ray
 def test_optuna_sees_what_the_trials_report(local_ray: None, tmp_path: Path) -> None:
     settings = StudySettings(trials=3, epochs=1, space="paper", seed=0)
     resources = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=1, progress=False)

@@ -1,4 +1,5 @@
-"""Tests for trainables.data: discovery, preprocessing, caching and error messages."""
+"""Tests for trainables.data, trainables.video_listing and trainables.frame_cache: discovery,
+preprocessing, caching and error messages."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from trainables import data
+from trainables import data, frame_cache
 from trainables.config import DEFAULT_CLASSES
-from trainables.data import load_split, read_manifest, scan_split, to_model_input
+from trainables.data import load_split, to_model_input
 from trainables.errors import DataError, UserInputError
+from trainables.video_listing import read_manifest, scan_split
 
 SIZE = 16
 
@@ -164,7 +166,7 @@ def test_second_load_hits_cache_without_decoding(tmp_path: Path, monkeypatch) ->
     calls = []
     frames_file = root.parent / f"{root.name}-cache" / f"{first.cache_key}.npy"
     written = frames_file.stat().st_mtime_ns
-    monkeypatch.setattr(data, "decode_frame", lambda *a: calls.append(a) or 1 / 0)
+    monkeypatch.setattr(frame_cache, "decode_frame", lambda *a: calls.append(a) or 1 / 0)
     second = load(root, classes=["Happy", "Sad"])
     assert calls == []
     assert frames_file.stat().st_mtime_ns == written  # read back, not written again

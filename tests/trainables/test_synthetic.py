@@ -1,4 +1,5 @@
-"""Tests for trainables.synthetic: determinism, layout, domain shift and label bias."""
+"""Tests for trainables.synthetic and trainables.faces: determinism, layout, domain shift and
+label bias."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import pytest
 from trainables import synthetic
 from trainables.config import DEFAULT_CLASSES
 from trainables.data import load_split
+from trainables.faces import APEX, NEUTRAL
 from trainables.synthetic import (
-    APEX,
     LABEL_FLIPS,
-    NEUTRAL,
     Domain,
     embedded_dataset,
     generate_dataset,
