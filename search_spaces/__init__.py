@@ -4,14 +4,17 @@ A space module defines ``DESCRIPTION`` and ``define(trial) -> dict``: a define-b
 function that suggests the searched parameters on an :class:`optuna.trial.Trial` and
 returns the settings it holds fixed. It may also define ``sampler(seed)`` (default:
 a seeded TPE sampler whose random start-up is sized to the study's trials) and
-``DEFAULT_TRIALS``. Adding a space is adding a file here.
+``DEFAULT_TRIALS``. Adding a space is adding a file here: the parameters it suggests, then
+those it holds fixed (:func:`space_parameters`), are the parameter columns of every output.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import pkgutil
+from dataclasses import dataclass, field
 from types import ModuleType
 
 import optuna
@@ -56,7 +59,8 @@ def sampler_for(space: ModuleType, seed: int,
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup)
 
 
-def describe_search(space_name: str, trials: int, seed: int, repeats: int = 1) -> str:
+def describe_search(space_name: str, trials: int, seed: int, repeats: int = 1,
+                    objectives: tuple[str, ...] = ()) -> str:
     """One line on what drives the search of ``space_name`` over ``trials`` configurations,
     e.g. "TPE (seed 0): 2 random start-up trials, then TPE for the remaining 6"."""
     sampler = sampler_for(load(space_name), seed, trials)
@@ -89,6 +93,9 @@ def describe_search(space_name: str, trials: int, seed: int, repeats: int = 1) -
     if repeats > 1:
         text += (f"; each configuration runs with {repeats} seeds and the sampler learns "
                  f"from their mean")
+    if len(objectives) > 1:
+        text += (f"; multi-objective over {', '.join(objectives)} (the sampler in "
+                 f"multi-objective mode; the Pareto front is reported)")
     return text
 
 
@@ -96,13 +103,51 @@ def _value(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def parameters(name: str) -> list[str]:
-    """The parameters a space sets: those it suggests, then those it holds fixed."""
+#: Throw-away trials a space is probed with: a define-by-run space may suggest a parameter
+#: only on some branches (say ``tau`` when ``normalisation`` is the softmax).
+PROBE_TRIALS = 16
+
+
+@dataclass(frozen=True)
+class SpaceParameters:
+    """The parameters a space sets: ``searched`` (those it suggests, with their Optuna
+    ``distributions``), then ``fixed`` (the settings its define() returns), each in the order
+    the space first sets them."""
+
+    searched: tuple[str, ...] = ()
+    fixed: tuple[str, ...] = ()
+    distributions: dict[str, optuna.distributions.BaseDistribution] = field(
+        default_factory=dict, compare=False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*self.searched, *self.fixed)
+
+
+@functools.cache
+def space_parameters(name: str) -> SpaceParameters:
+    """What the space ``name`` suggests and holds fixed, from :data:`PROBE_TRIALS` random
+    throw-away trials of its define() (the union over them, so a branch's parameter counts)."""
+    module = load(name)
     previous = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "study created" line
     try:
-        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        scratch = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     finally:
         optuna.logging.set_verbosity(previous)
-    fixed = load(name).define(trial) or {}
-    return [*trial.params, *(key for key in fixed if key not in trial.params)]
+    distributions: dict[str, optuna.distributions.BaseDistribution] = {}
+    fixed: dict[str, None] = {}
+    for _ in range(PROBE_TRIALS):
+        trial = scratch.ask()
+        held = module.define(trial) or {}
+        for key, distribution in trial.distributions.items():
+            distributions.setdefault(key, distribution)
+        fixed.update(dict.fromkeys(held))
+    return SpaceParameters(tuple(distributions),
+                           tuple(key for key in fixed if key not in distributions),
+                           distributions)
+
+
+def parameters(name: str) -> list[str]:
+    """The parameters a space sets: those it suggests, then those it holds fixed."""
+    return list(space_parameters(name).names)

@@ -76,6 +76,18 @@ def selection_metric(text: str) -> str:
     raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(SELECTION_ACCURACIES)}")
 
 
+def objective_list(text: str) -> tuple[str, ...]:
+    """Two or more distinct accuracies that may drive choices (never a held-out one)."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        selection_metric(name)
+    if len(names) < 2 or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not two or more distinct accuracies, e.g. "
+            f"target_video_acc,source_video_acc; for one, use --metric")
+    return names
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(
         prog="python -m study.run",
@@ -143,6 +155,10 @@ def build_parser() -> OneLineParser:
                         help=f"accuracy whose best-so-far value Optuna maximises; one of "
                              f"{', '.join(SELECTION_ACCURACIES)} (never a held-out one) "
                              f"[{defaults.METRIC}].")
+    search.add_argument("--objectives", default=None, type=objective_list,
+                        help="comma-separated accuracies (two or more, none held out) for a "
+                             "multi-objective Optuna search; their Pareto front is reported. "
+                             "Trials are still selected and ranked by --metric.")
     search.add_argument("--scheduler", default=None, choices=defaults.SCHEDULERS,
                         help=f"trial scheduler; asha stops poor trials early "
                              f"[{defaults.SCHEDULER}].")
@@ -183,6 +199,12 @@ def build_parser() -> OneLineParser:
                        help="folder, or URI that pyarrow opens (s3://, gs://, hdfs://, "
                             "file://), where studies live. On a multi-node cluster it must be "
                             "shared by every node: a URI, or an NFS or other network mount.")
+    study.add_argument("--optuna-storage", default=None, metavar="URL",
+                       help="database URL of an Optuna storage (postgresql://, mysql://, "
+                            "sqlite:///) that keeps the study's Optuna trials, as an Optuna "
+                            "study named --name; give it again on --resume (it may hold a "
+                            "password, so it is never stored). Default: optuna.journal in the "
+                            "study folder.")
     study.add_argument("--resume", action="store_true",
                        help="continue the study --name: keep finished trials, continue "
                             "interrupted ones from their last checkpoint, reuse NetB.")
@@ -208,4 +230,5 @@ def run_options(args: argparse.Namespace) -> RunOptions:
                       address=args.address, dashboard_host=args.dashboard_host,
                       gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
                       cpus_per_trial=args.cpus_per_trial, max_failures=args.max_failures,
-                      progress=not args.no_progress, force=args.force)
+                      progress=not args.no_progress, force=args.force,
+                      optuna_storage=args.optuna_storage)

@@ -31,6 +31,7 @@ from ray import tune
 from ray.tune.schedulers import FIFOScheduler
 
 from study.cluster import Resources
+from study.concurrency import RunVariantGenerator, max_concurrent, set_run_limit
 from study.layout import StudyLayout
 from study.outputs import (
     CONFIRM_KEY,
@@ -41,10 +42,10 @@ from study.outputs import (
     load_analysis,
     trials_frame,
 )
-from study.search import make_run_config, max_concurrent, trial_dirname
+from study.parameters import of_frame
+from study.search import make_run_config, trial_dirname
 from study.settings import StudySettings
 from study.statistics import format_ci
-from study.tensorboard import HPARAMS
 
 CONFIRM_DIR = "confirm"
 CONFIRM_CSV = "confirm.csv"
@@ -106,6 +107,7 @@ def build_confirm_tuner(layout: StudyLayout, settings: StudySettings, trainable:
                         chosen: dict[str, dict[str, Any]], cluster_cpus: float) -> tune.Tuner:
     """The confirmation experiment: restored when one is on disk, else a new grid."""
     path = confirm_path(layout)
+    limit = set_run_limit(max_concurrent(resources, cluster_cpus))
     if tune.Tuner.can_restore(path):
         print(f"Resuming the confirmation runs in {layout.display_root}/{CONFIRM_DIR}")
         return tune.Tuner.restore(path, trainable, resume_unfinished=True,
@@ -113,8 +115,7 @@ def build_confirm_tuner(layout: StudyLayout, settings: StudySettings, trainable:
     shown = dataclasses.replace(settings, repeats=confirm_seeds(settings))
     tune_config = tune.TuneConfig(
         metric=settings.objective, mode="max", num_samples=1, scheduler=FIFOScheduler(),
-        max_concurrent_trials=max_concurrent(resources, cluster_cpus),
-        trial_dirname_creator=trial_dirname)
+        search_alg=RunVariantGenerator(max_concurrent=limit), trial_dirname_creator=trial_dirname)
     run_config = make_run_config(layout, shown, resources, name=CONFIRM_DIR,
                                  storage_path=layout.tune_path,
                                  tensorboard_dir=layout.tensorboard_dir / CONFIRM_DIR)
@@ -138,7 +139,8 @@ def run_confirmation(layout: StudyLayout, settings: StudySettings, trainable: An
     if settings.confirm_top <= 0:
         return pd.DataFrame()
     if search is None:
-        search = trials_frame(load_analysis(layout), settings.epochs, settings.objective)
+        search = trials_frame(load_analysis(layout), settings.epochs, settings.objective,
+                              settings.space)
     chosen = top_configurations(search, settings.objective, settings.confirm_top)
     if not chosen:
         print("Confirmation skipped: no configuration of the search has a result.")
@@ -151,7 +153,7 @@ def run_confirmation(layout: StudyLayout, settings: StudySettings, trainable: An
     build_confirm_tuner(layout, settings, trainable, resources, fixed, chosen,
                         cluster_cpus).fit()
     confirmed = trials_frame(tune.ExperimentAnalysis(confirm_path(layout)).trials,
-                             settings.epochs, settings.objective)
+                             settings.epochs, settings.objective, settings.space)
     table = confirmation_table(search, confirmed, settings.objective)
     table.to_csv(layout.root / CONFIRM_CSV, index=False)
     layout.push(CONFIRM_CSV, "tensorboard")
@@ -187,7 +189,7 @@ def confirmation_summary(table: pd.DataFrame, objective: str) -> str:
         return "(no confirmation runs)"
     shown = pd.DataFrame({"configuration": table["configuration"],
                           "search rank": table["search_rank"]})
-    for key in HPARAMS:
+    for key in of_frame(table).names:
         if key in table and table[key].notna().any():
             shown[key] = table[key]
     shown[f"search: {column_label(objective)}, mean"] = table[

@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import optuna
 import ray
 
 if TYPE_CHECKING:
@@ -23,8 +24,9 @@ from study.cluster import netb_threads, plan_resources, start_ray, warn_if_stora
 from study.confirm import confirmation_summary, run_confirmation
 from study.data_roles import check_splits, check_unchanged, protocol
 from study.inputs import Backbone, StudyInputs
-from study.layout import StudyLayout, write_json
+from study.layout import StudyLayout, read_json, write_json
 from study.opening import open_study
+from study.optuna_storage import attach, plan_optuna_storage
 from study.outputs import learning_line, summary_table, write_outputs
 from study.provenance import code_version
 from study.search import (
@@ -45,10 +47,18 @@ def run_study(options: RunOptions, typed: dict[str, Any]) -> int:
     ``typed`` holds the study settings the user typed (see :func:`study.cli.typed_settings`).
     """
     started = time.monotonic()
+    # Optuna's INFO lines ("A new study created in Journal ...", one per trial) would
+    # interleave with Ray's trial table; the study prints what the search is (below).
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     layout, settings, stored = open_study(options, typed)
+    if stored.get("completed"):
+        print(complete_line(layout, stored["completed"]))
+        return 0  # nothing to do: no Ray, nothing written
     check_search_settings(settings)
     check_splits(settings)
-    search = describe_search(settings.space, settings.trials, settings.seed, settings.repeats)
+    optuna_target = plan_optuna_storage(layout, options, stored)  # a URL is opened now
+    search = describe_search(settings.space, settings.trials, settings.seed, settings.repeats,
+                             settings.objectives)
     backbone = Backbone.for_study(settings)
     cluster = start_ray(options)
     resources = plan_resources(options, cluster)
@@ -65,6 +75,7 @@ def run_study(options: RunOptions, typed: dict[str, Any]) -> int:
         write_json(layout.study_file, {"settings": settings.to_dict(),
                                        "fingerprint": inputs.fingerprint,
                                        "protocol": protocol(settings), "search": search,
+                                       "optuna": optuna_target.record(),
                                        "code": code_version(),
                                        "created": datetime.now().isoformat(timespec="seconds")})
         layout.push("study.json")
@@ -78,6 +89,7 @@ def run_study(options: RunOptions, typed: dict[str, Any]) -> int:
     check_netb_learned(layout, force=options.force)
     trainable = make_trainable(data, centroids, inputs.backbone_state, resources)
     fixed = fixed_config(settings, backbone.trainable, autocast=resources.gpus > 0)
+    attach(optuna_target)  # the searcher's Optuna storage, new or restored
     tuner = build_tuner(layout, settings, trainable, resources, ray.cluster_resources()["CPU"],
                         fixed)
     tuner.fit()
@@ -85,15 +97,35 @@ def run_study(options: RunOptions, typed: dict[str, Any]) -> int:
     if settings.confirm_top > 0:
         table = run_confirmation(layout, settings, trainable, resources, fixed, search=frame)
         print("\n" + confirmation_summary(table, settings.objective))
+    if int(frame["status"].isin(["TERMINATED"]).sum()) == num_samples(settings):
+        mark_complete(layout)
     return 0
+
+
+def mark_complete(layout: StudyLayout) -> None:
+    """Record in study.json that every trial (and the confirmation) finished, so that a
+    later --resume says so and does nothing else."""
+    record = read_json(layout.study_file)
+    record["completed"] = datetime.now().isoformat(timespec="seconds")
+    write_json(layout.study_file, record)
+    layout.push("study.json")
+
+
+def complete_line(layout: StudyLayout, completed: str) -> str:
+    where = layout.display_root
+    return (f"Study {layout.name!r} is complete (finished {completed}); nothing to resume. "
+            f"Results: {where}/trials.csv, {where}/best.json. Report: python -m study.report "
+            f"--name {layout.name} --storage-path {layout.display_storage}")
 
 
 def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> pd.DataFrame:
     """Write trials.csv and best.json, print the summary and what to do next; the trial
     table (which --confirm-top chooses from)."""
-    frame = write_outputs(layout, settings.epochs, settings.objective)
+    frame = write_outputs(layout, settings.epochs, settings.objective, settings.space,
+                          settings.optuna_metrics)
     # study.json and netb/ were uploaded when written; only these change during the search.
-    layout.push("tensorboard", layout.trials_csv.name, layout.best_file.name)
+    layout.push("tensorboard", layout.trials_csv.name, layout.best_file.name,
+                layout.optuna_journal.name)
     print("\n" + summary_table(frame))
     warning = learning_line(frame)
     if warning:

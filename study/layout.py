@@ -36,6 +36,7 @@ class StudyLayout:
     netb_weights: Path = field(init=False)
     netb_summary: Path = field(init=False)    # written last: marks a complete NetB
     centroids_file: Path = field(init=False)
+    optuna_journal: Path = field(init=False)  # the Optuna study (study.optuna_storage)
 
     def __post_init__(self) -> None:
         netb = self.root / "netb"
@@ -44,7 +45,8 @@ class StudyLayout:
                      best_file=self.root / "best.json", report_dir=self.root / "report",
                      tensorboard_dir=self.root / "tensorboard", netb_dir=netb,
                      netb_weights=netb / "netb.pt", netb_summary=netb / "summary.json",
-                     centroids_file=netb / "centroids.json")
+                     centroids_file=netb / "centroids.json",
+                     optuna_journal=self.root / "optuna.journal")
         for key, value in paths.items():
             object.__setattr__(self, key, value)  # how a frozen dataclass sets derived fields
 

@@ -35,7 +35,7 @@ def open_study(options: RunOptions, typed: dict[str, Any]
         if not layout.exists():
             raise UserInputError(f"no study {name!r} under {where} to resume; check --name "
                                  f"and --storage-path, or start it without --resume")
-        layout.pull("study.json", "netb", "tensorboard")
+        layout.pull("study.json", "netb", "tensorboard", layout.optuna_journal.name)
         stored = read_json(layout.study_file)
         return layout, resumed_settings(typed, stored["settings"]), stored
     if layout.is_taken():

@@ -29,14 +29,13 @@ import numpy as np
 import pandas as pd
 from ray import tune
 
+from study import parameters
 from study.layout import StudyLayout, write_json
+from study.parameters import CONFIRM_KEY, NOT_CONFIGURATION
+from study.pareto import on_pareto_front
 from study.statistics import format_ci, mean_ci
-from study.tensorboard import HPARAMS
 from trainables.config import HELDOUT, LEARNED_MARGIN, REPEAT_KEY, TRACKED_ACCURACIES
 
-#: Config keys that tell seeds (and confirmation runs) of one configuration apart.
-CONFIRM_KEY = "confirm_configuration"
-NOT_CONFIGURATION = (REPEAT_KEY, CONFIRM_KEY)
 #: Metrics of the last epoch kept in trials.csv, as ``last_<name>``.
 LAST_METRICS = (*TRACKED_ACCURACIES, "E_tot", "E_a", "E_b", "centroid_distance_mean")
 #: Per-trial numbers of the selected epoch kept in trials.csv (besides ``selected_epoch``).
@@ -105,17 +104,20 @@ def _learned_flag(result: dict[str, Any]) -> bool | None:
     return not bool(learned)
 
 
-def trial_row(trial: Any, epochs: int) -> dict[str, Any]:
-    """One trial: id, seed index, parameters, state, and its selected, best and last metrics."""
+def trial_row(trial: Any, epochs: int, params: Sequence[str] | None = None) -> dict[str, Any]:
+    """One trial: id, seed index, parameters (``params``; None: those of its config, see
+    :func:`study.parameters.from_configs`), state, and its selected, best and last metrics."""
     result = trial.last_result or {}
     config = trial.config or {}
+    if params is None:
+        params = parameters.from_configs([config]).names
     done = int(result.get("training_iteration", 0))
     row: dict[str, Any] = {"trial_id": trial.trial_id,
                            "repeat": int(config.get(REPEAT_KEY, 0)),
                            "status": trial.status}
     if CONFIRM_KEY in config:
         row[CONFIRM_KEY] = config[CONFIRM_KEY]
-    row.update({key: config.get(key) for key in HPARAMS})
+    row.update({key: config.get(key) for key in params})
     row["epochs_done"] = done
     row["stopped_early"] = trial.status == "TERMINATED" and done < epochs
     row["stopped_at_epoch"] = done if row["stopped_early"] else None
@@ -131,7 +133,8 @@ def trial_row(trial: Any, epochs: int) -> dict[str, Any]:
     return row
 
 
-def trials_frame(analysis: Any, epochs: int, objective: str) -> pd.DataFrame:
+def trials_frame(analysis: Any, epochs: int, objective: str,
+                 space: str | None = None) -> pd.DataFrame:
     """All trials, best objective first (ties by trial id, so the order is reproducible).
 
     ``analysis`` is Tune's :class:`~ray.tune.ExperimentAnalysis`, or anything with
@@ -140,12 +143,16 @@ def trials_frame(analysis: Any, epochs: int, objective: str) -> pd.DataFrame:
     first seed's trial (lowest repeat index, then trial id). Trials with the same config and
     seed index are different configurations (the sampler suggested the same settings
     again), never seeds of one.
+
+    The parameter columns are those of the search space ``space`` (None: those found in
+    the trials' configs); the frame carries them (:func:`study.parameters.of_frame`).
     """
     trials = analysis if isinstance(analysis, Sequence) else analysis.trials
-    frame = pd.DataFrame([trial_row(trial, epochs) for trial in trials])
+    params = parameters.of_space(space, [trial.config or {} for trial in trials])
+    frame = pd.DataFrame([trial_row(trial, epochs, params.names) for trial in trials])
     frame.attrs["objective"] = objective
     if frame.empty:
-        return frame
+        return parameters.attach(frame, params)
     # The same settings suggested twice (a categorical space, a grid revisited) are two
     # configurations, not two seeds: the k-th trial of each seed index goes to the k-th.
     frame = frame.sort_values("trial_id").reset_index(drop=True)
@@ -161,7 +168,7 @@ def trials_frame(analysis: Any, epochs: int, objective: str) -> pd.DataFrame:
                                   na_position="last")
     frame = frame.reset_index(drop=True)
     frame.attrs["objective"] = objective
-    return frame
+    return parameters.attach(frame, params)
 
 
 def _finite(value: Any) -> bool:
@@ -186,9 +193,10 @@ def configurations(frame: pd.DataFrame, objective: str | None = None) -> pd.Data
     mean objective go to the better mean source accuracy, then to the configuration id.
     """
     objective = objective or frame.attrs.get("objective")
-    columns = ["configuration", *HPARAMS, "seeds", "trials", "trial_ids", "repeats"]
+    params = parameters.of_frame(frame)
+    columns = ["configuration", *params.names, "seeds", "trials", "trial_ids", "repeats"]
     if frame.empty or objective is None or "configuration" not in frame:
-        return pd.DataFrame(columns=columns)
+        return parameters.attach(pd.DataFrame(columns=columns), params)
     metrics = [m for m in headline_metrics(objective) if m in frame]
     rows = []
     for configuration, group in frame.groupby("configuration", sort=False):
@@ -196,7 +204,7 @@ def configurations(frame: pd.DataFrame, objective: str | None = None) -> pd.Data
         values = group[objective] if objective in group else pd.Series(np.nan, group.index)
         scored = group[[_finite(v) for v in values]]
         row: dict[str, Any] = {"configuration": configuration,
-                               **{key: group.iloc[0].get(key) for key in HPARAMS},
+                               **{key: group.iloc[0].get(key) for key in params.names},
                                "seeds": len(scored), "trials": len(group),
                                "trial_ids": ",".join(group["trial_id"]),
                                "repeats": ",".join(str(r) for r in group["repeat"])}
@@ -215,7 +223,7 @@ def configurations(frame: pd.DataFrame, objective: str | None = None) -> pd.Data
                               na_position="last").reset_index(drop=True)
     table["rank"] = range(1, len(table) + 1)
     table.attrs["objective"] = objective
-    return table
+    return parameters.attach(table, params)
 
 
 def _json_value(value: Any) -> Any:
@@ -253,7 +261,7 @@ def best_record(frame: pd.DataFrame, objective: str) -> dict[str, Any] | None:
                  f"other accuracies are at each seed's selected epoch (the first epoch "
                  f"that reached `{objective}`), averaged over the seeds"),
         "configuration": best["configuration"],
-        "params": {key: _json_value(best.get(key)) for key in HPARAMS},
+        "params": {key: _json_value(best.get(key)) for key in parameters.of_frame(frame).names},
         "config": config,
         "seeds": int(best["seeds"]),
         "trial_ids": list(members["trial_id"]),
@@ -279,12 +287,21 @@ def best_record(frame: pd.DataFrame, objective: str) -> dict[str, Any] | None:
     return record
 
 
-def write_outputs(layout: StudyLayout, epochs: int, objective: str) -> pd.DataFrame:
-    """Write ``trials.csv`` and ``best.json`` from what is on disk; return the trials."""
-    frame = trials_frame(load_analysis(layout), epochs, objective)
+def write_outputs(layout: StudyLayout, epochs: int, objective: str, space: str | None = None,
+                  objectives: Sequence[str] = ()) -> pd.DataFrame:
+    """Write ``trials.csv`` and ``best.json`` from what is on disk, with the parameters of
+    the search space ``space`` (see :func:`trials_frame`); return the trials. With two or
+    more ``objectives`` (a multi-objective search) trials.csv gets ``pareto``, the trials on
+    the front over them, and best.json lists them as ``pareto_front``."""
+    frame = trials_frame(load_analysis(layout), epochs, objective, space)
+    if len(objectives) > 1 and not frame.empty:
+        values = frame.reindex(columns=list(objectives)).apply(pd.to_numeric, errors="coerce")
+        frame["pareto"] = on_pareto_front(values.to_numpy(float))
     frame.drop(columns=["config_key"], errors="ignore").to_csv(layout.trials_csv, index=False)
     best = best_record(frame, objective)
     if best is not None:
+        if "pareto" in frame:
+            best["pareto_front"] = list(frame.loc[frame["pareto"], "trial_id"])
         write_json(layout.best_file, best)
     return frame
 
@@ -294,6 +311,10 @@ def write_outputs(layout: StudyLayout, epochs: int, objective: str) -> pd.DataFr
 
 def _number(value: Any) -> str:
     return f"{float(value):.3f}" if _finite(value) else "—"
+
+
+def _cell(value: Any) -> Any:  # a parameter's value in the summary
+    return _number(value) if isinstance(value, float) else value
 
 
 def _learned_cell(flag: Any) -> str:
@@ -309,19 +330,19 @@ def summary_table(frame: pd.DataFrame, objective: str | None = None) -> str:
     seeds) that did not learn are marked.
     """
     objective = objective or frame.attrs.get("objective")
+    names = parameters.of_frame(frame).names
     if frame.empty:
         return "(no trials)"
     if objective is None or objective not in frame:
-        shown = [c for c in ("trial_id", "status", *HPARAMS, "epochs_done") if c in frame]
+        shown = [c for c in ("trial_id", "status", *names, "epochs_done") if c in frame]
         return frame[shown].to_string(index=False)
     metrics = [m for m in headline_metrics(objective) if m in frame]
     if has_repeats(frame):
         return _configuration_summary(frame, objective, metrics)
     table = pd.DataFrame({"trial": frame["trial_id"], "status": frame["status"]})
-    for key in HPARAMS:
-        if key in frame:
-            table[key] = frame[key].map(lambda v: _number(v) if isinstance(v, float) else v)
-    table = table.drop(columns=[k for k in HPARAMS if k in table and frame[k].isna().all()])
+    for key in names:
+        if key in frame and frame[key].notna().any():
+            table[key] = frame[key].map(_cell)
     table["epochs"] = frame["epochs_done"]
     if "selected_epoch" in frame:
         table["selected epoch"] = frame["selected_epoch"].map(
@@ -336,9 +357,9 @@ def summary_table(frame: pd.DataFrame, objective: str | None = None) -> str:
 def _configuration_summary(frame: pd.DataFrame, objective: str, metrics: list[str]) -> str:
     configs = configurations(frame, objective)
     table = pd.DataFrame({"configuration": configs["configuration"]})
-    for key in HPARAMS:
+    for key in parameters.of_frame(configs).names:
         if key in configs and configs[key].notna().any():
-            table[key] = configs[key].map(lambda v: _number(v) if isinstance(v, float) else v)
+            table[key] = configs[key].map(_cell)
     table["seeds"] = [f"{s}/{t}" for s, t in zip(configs["seeds"], configs["trials"],
                                                   strict=True)]
     for metric in metrics:
@@ -364,14 +385,15 @@ def learning_line(frame: pd.DataFrame) -> str | None:
     chance = pd.to_numeric(frame.get("chance_source_video_acc"), errors="coerce")
     chance_text = (f" of chance {chance.dropna().iloc[0]:.2f}"
                    if chance is not None and chance.notna().any() else " of chance")
-    names = ", ".join(_trial_name(row) for _, row in failed.iterrows())
+    searched = parameters.of_frame(frame).searched
+    names = ", ".join(_trial_name(row, searched) for _, row in failed.iterrows())
     return (f"WARNING: {len(failed)}/{int(known.sum())} trials did not learn (source video "
             f"accuracy within {LEARNED_MARGIN:.2f}{chance_text}): {names}. Their target and "
             f"held-out accuracies say nothing about their settings.")
 
 
-def _trial_name(row: pd.Series) -> str:
-    params = ", ".join(f"{key}={_short(row[key])}" for key in HPARAMS
+def _trial_name(row: pd.Series, searched: Sequence[str]) -> str:
+    params = ", ".join(f"{key}={_short(row[key])}" for key in searched
                        if key in row and row[key] is not None and not _isnan(row[key]))
     seed = f", seed #{row['repeat']}" if "repeat" in row and row["repeat"] else ""
     return f"trial {row['trial_id']} ({params}{seed})"

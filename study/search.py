@@ -25,15 +25,17 @@ from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
 from study.cluster import Resources
+from study.concurrency import RunConcurrencyLimiter, max_concurrent, set_run_limit
+from study.console import StudyReporter
 from study.layout import StudyLayout
+from study.optuna_storage import ATTACHED, DurableOptunaSearch
 from study.settings import StudySettings
 from study.storage import UploadCallback
 from study.tensorboard import TrialTensorBoardCallback
-from study.trainable import train_neta
+from study.trainable import DropResumeState, train_neta
 from trainables.config import REPEAT_KEY
 from trainables.engine import StudyArrays
 from trainables.errors import UserInputError
-from trainables.neta import CHECKPOINT_SCORE
 
 
 def define_trial(space_name: str, fixed: dict[str, Any], trial: optuna.Trial) -> dict[str, Any]:
@@ -77,13 +79,6 @@ def make_trainable(data: StudyArrays, centroids: np.ndarray,
     return tune.with_resources(bound, {"cpu": resources.cpus_per_trial, "gpu": gpu})
 
 
-def max_concurrent(resources: Resources, cluster_cpus: float) -> int:
-    """Trials at once: --gpus / --gpus-per-trial, or CPUs / --cpus-per-trial without GPUs."""
-    if resources.gpus > 0:
-        return max(1, int(resources.gpus / resources.gpus_per_trial + 1e-9))
-    return max(1, int(cluster_cpus / resources.cpus_per_trial + 1e-9))
-
-
 def trial_table(settings: StudySettings) -> CLIReporter:
     """Ray's trial table, narrowed to the searched parameters and the headline metrics."""
     metrics = {"epoch": "epoch", "target_video_acc": "target video acc (this epoch)",
@@ -93,9 +88,9 @@ def trial_table(settings: StudySettings) -> CLIReporter:
     parameters = {key: key for key in search_spaces.parameters(settings.space)}
     if settings.repeats > 1:
         parameters[REPEAT_KEY] = "seed #"
-    return CLIReporter(parameter_columns=parameters, metric_columns=metrics,
-                       sort_by_metric=True,
-                       max_report_frequency=30)
+    return StudyReporter(parameter_columns=parameters, metric_columns=metrics,
+                         sort_by_metric=True,
+                         max_report_frequency=30)
 
 
 def check_search_settings(settings: StudySettings) -> None:
@@ -107,16 +102,32 @@ def check_search_settings(settings: StudySettings) -> None:
     if settings.repeats > 1 and settings.scheduler == "asha":
         raise UserInputError("--repeats with --scheduler asha would average seeds stopped at "
                              "different epochs; use --scheduler fifo with --repeats")
+    if settings.multi_objective and settings.scheduler == "asha":
+        raise UserInputError("--objectives with --scheduler asha: ASHA prunes on one metric "
+                             "and cannot rank trials on several; use --scheduler fifo")
+    if settings.multi_objective and settings.repeats > 1:
+        raise UserInputError("--objectives with --repeats: Ray's Repeater averages one "
+                             "metric over seeds; run several seeds with --confirm-top instead")
 
 
 def make_searcher(settings: StudySettings, fixed: dict[str, Any]) -> Searcher:
-    """OptunaSearch over the space (TPE start-up sized to ``settings.trials``), wrapped in
-    Ray's Repeater when ``settings.repeats > 1``."""
+    """OptunaSearch over the space (TPE start-up sized to ``settings.trials``), on every
+    objective of ``settings.optuna_metrics``, wrapped in Ray's Repeater when
+    ``settings.repeats > 1``."""
     space = search_spaces.load(settings.space)
     # A define-by-run space makes OptunaSearch ignore TuneConfig's metric, so give it here too.
-    searcher: Searcher = OptunaSearch(
-        space=partial(define_trial, settings.space, fixed), metric=settings.objective,
-        mode="max", sampler=search_spaces.sampler_for(space, settings.seed, settings.trials))
+    # The driver attaches the study's durable Optuna storage (study.optuna_storage); without
+    # it (a library call) Optuna keeps the trials in memory.
+    attached = ATTACHED["study"]
+    optuna_search = partial(DurableOptunaSearch, attached) if attached else OptunaSearch
+    # With --objectives, OptunaSearch's list metrics: a multi-objective Optuna study whose
+    # TPE sampler works in multi-objective mode (Optuna's own MOTPE), the same start-up.
+    metrics = settings.optuna_metrics
+    searcher: Searcher = optuna_search(
+        space=partial(define_trial, settings.space, fixed),
+        metric=metrics if settings.multi_objective else metrics[0],
+        mode=["max"] * len(metrics) if settings.multi_objective else "max",
+        sampler=search_spaces.sampler_for(space, settings.seed, settings.trials))
     if settings.repeats > 1:
         searcher = Repeater(searcher, repeat=settings.repeats, set_index=True)
     return searcher
@@ -129,15 +140,21 @@ def num_samples(settings: StudySettings) -> int:
 
 def build_tuner(layout: StudyLayout, settings: StudySettings, trainable: Any,
                 resources: Resources, cluster_cpus: float, fixed: dict[str, Any]) -> tune.Tuner:
-    """A new Tuner, or the interrupted one restored with Optuna's history and checkpoints."""
+    """A new Tuner, or the interrupted one restored with Optuna's history and checkpoints.
+
+    Either way trials run with ``trainable``'s resources, as many at once as ``resources``
+    allow (:mod:`study.concurrency`), so a resumed study follows its new resource flags.
+    """
+    limit = set_run_limit(max_concurrent(resources, cluster_cpus))
     if tune.Tuner.can_restore(layout.tune_path):
-        print(f"Resuming the search in {layout.display_root}")
+        print(f"Resuming the search in {layout.display_root} ({limit} trial"
+              f"{'s' if limit > 1 else ''} at once)")
         return tune.Tuner.restore(layout.tune_path, trainable, resume_unfinished=True,
                                   resume_errored=True)
     tune_config = tune.TuneConfig(
-        metric=settings.objective, mode="max", search_alg=make_searcher(settings, fixed),
+        metric=settings.objective, mode="max",
+        search_alg=RunConcurrencyLimiter(make_searcher(settings, fixed), max_concurrent=limit),
         scheduler=make_scheduler(settings), num_samples=num_samples(settings),
-        max_concurrent_trials=max_concurrent(resources, cluster_cpus),
         trial_dirname_creator=trial_dirname)
     run_config = make_run_config(layout, settings, resources, name=layout.name,
                                  storage_path=layout.tune_storage,
@@ -149,17 +166,17 @@ def make_run_config(layout: StudyLayout, settings: StudySettings, resources: Res
                     name: str, storage_path: str, tensorboard_dir: Any) -> tune.RunConfig:
     """Logging, checkpoints and retries of an experiment of this study (the search, or the
     confirmation runs of :mod:`study.confirm`)."""
+    reporter = trial_table(settings)
+    reporter.results = layout.display_root + ("" if name == layout.name else f"/{name}")
     return tune.RunConfig(
-        name=name, storage_path=storage_path, verbose=1,
-        progress_reporter=trial_table(settings),
+        name=name, storage_path=storage_path, verbose=1, progress_reporter=reporter,
         callbacks=[CSVLoggerCallback(), JsonLoggerCallback(),
-                   TrialTensorBoardCallback(tensorboard_dir),
+                   TrialTensorBoardCallback(tensorboard_dir,
+                                            search_spaces.parameters(settings.space)),
+                   DropResumeState(),
                    *([UploadCallback(partial(layout.push, "tensorboard"))]
                      if layout.remote else [])],
-        # Keep the best epoch by the selection metric (the report re-evaluates it); Tune also
-        # keeps the latest. Among tied epochs Tune keeps the latest, while the trainable's
-        # selected epoch is the first: the report says when the two differ.
-        checkpoint_config=tune.CheckpointConfig(
-            num_to_keep=1, checkpoint_score_attribute=CHECKPOINT_SCORE,
-            checkpoint_score_order="max"),
+        # Tune keeps the latest checkpoint only: it resumes a running trial, and it holds the
+        # selected epoch's weights, which the report re-evaluates (trainables.checkpoint).
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         failure_config=tune.FailureConfig(max_failures=resources.max_failures))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import search_spaces
@@ -27,6 +27,7 @@ class StudySettings:
     netb_epochs: int = defaults.NETB_EPOCHS
     space: str = defaults.SPACE
     metric: str = defaults.METRIC
+    objectives: tuple[str, ...] = ()      # two or more: a multi-objective search over them
     scheduler: str = defaults.SCHEDULER
     seed: int = defaults.SEED
     repeats: int = defaults.REPEATS
@@ -46,13 +47,25 @@ class StudySettings:
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in stored.items() if key in known}
         values["classes"] = tuple(values.get("classes", DEFAULT_CLASSES))
+        values["objectives"] = tuple(values.get("objectives", ()))
         values.setdefault("target_holdout", 0.0)  # studies from before held-out videos
         return cls(**values)
 
     @property
     def objective(self) -> str:
-        """What Optuna maximises: the best-so-far value of ``metric``."""
+        """What Optuna maximises: the best-so-far value of ``metric`` (with ``objectives``,
+        the value Tune ranks trials and keeps checkpoints by)."""
         return f"best_{self.metric}"
+
+    @property
+    def optuna_metrics(self) -> list[str]:
+        """What Optuna is told, all maximised: ``[objective]``, or the best-so-far value of
+        each of ``objectives``."""
+        return [f"best_{name}" for name in self.objectives] or [self.objective]
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.objectives) > 1
 
 
 def new_settings(typed: dict[str, Any]) -> StudySettings:
@@ -105,3 +118,5 @@ class RunOptions:
     max_failures: int = defaults.MAX_FAILURES
     progress: bool = True
     force: bool = False
+    # An Optuna RDB storage URL (study.optuna_storage); it may hold a password: never stored.
+    optuna_storage: str | None = field(default=None, repr=False)

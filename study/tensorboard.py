@@ -9,6 +9,7 @@ study's storage path with TensorBoard's own event writer.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from numbers import Number
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from ray import tune
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-#: Searched parameters shown as HParams columns.
-HPARAMS = ("lam", "normalisation", "cell", "seq_len", "tau")
+#: Config values TensorBoard's HParams can hold.
+HPARAM_TYPES = (bool, int, float, str)
 #: Metrics shown against them: selection accuracy (best epoch), and held-out and source
 #: accuracy at that selected epoch (never a maximum over held-out epochs).
 HPARAM_METRICS = ("best_target_video_acc", "best_target_frame_acc",
@@ -33,9 +34,17 @@ def trial_run_name(trial_id: str) -> str:
     return f"trial_{trial_id}"
 
 
-def write_hparams(writer: SummaryWriter, config: dict[str, Any]) -> None:
-    """Declare the trial's HParams and the metrics they map to (scalars come later)."""
-    values = {key: config[key] for key in HPARAMS if key in config}
+def write_hparams(writer: SummaryWriter, config: dict[str, Any],
+                  params: Sequence[str] | None = None) -> None:
+    """Declare the trial's HParams and the metrics they map to (scalars come later).
+
+    The HParams are the config's ``params`` (the study passes its search space's,
+    :mod:`study.parameters`); None: every config value HParams can hold, as Ray's own
+    TensorBoard logger does.
+    """
+    names = config if params is None else params
+    values = {key: config[key] for key in names
+              if key in config and isinstance(config[key], HPARAM_TYPES)}
     experiment, start, _ = hparams(values, {name: 0.0 for name in HPARAM_METRICS})
     for summary in (experiment, start):
         writer.file_writer.add_summary(summary)
@@ -60,16 +69,22 @@ def log_netb(logdir: Path, history: list[dict[str, float]]) -> None:
 
 
 class TrialTensorBoardCallback(tune.Callback):
-    """One run per trial under ``logdir``: HParams at start, scalars every epoch."""
+    """One run per trial under ``logdir``: HParams at start, scalars every epoch.
 
-    def __init__(self, logdir: str | Path):
+    ``params``: the config keys shown as HParams (see :func:`write_hparams`).
+    """
+
+    params: tuple[str, ...] | None = None  # also for callbacks pickled before it existed
+
+    def __init__(self, logdir: str | Path, params: Sequence[str] | None = None):
         self.logdir = Path(logdir)
+        self.params = None if params is None else tuple(params)
         self._writers: dict[str, SummaryWriter] = {}
 
     def _writer(self, trial: Any) -> SummaryWriter:
         if trial.trial_id not in self._writers:
             writer = SummaryWriter(str(self.logdir / trial_run_name(trial.trial_id)))
-            write_hparams(writer, trial.config)
+            write_hparams(writer, trial.config, self.params)
             self._writers[trial.trial_id] = writer
         return self._writers[trial.trial_id]
 
@@ -93,4 +108,4 @@ class TrialTensorBoardCallback(tune.Callback):
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles callbacks with the experiment; open writers stay with this process.
-        return {"logdir": self.logdir, "_writers": {}}
+        return {"logdir": self.logdir, "params": self.params, "_writers": {}}

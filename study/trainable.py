@@ -4,6 +4,11 @@ As in Ray Tune's ``mnist_pytorch.py`` example, it resumes from :func:`ray.tune.g
 at its top and reports metrics and checkpoint together every epoch. The large read-only
 objects (the splits and NetB's centroids Z) are bound with :func:`ray.tune.with_parameters`,
 so they live once in the object store and never in a trial's config.
+
+Tune keeps one checkpoint per trial, the latest (:func:`study.search.make_run_config`). A
+trial that ran all its epochs leaves one without its resume state
+(:mod:`trainables.checkpoint`); :class:`DropResumeState` removes that state from the
+checkpoint of a trial the scheduler stopped early, which Tune never resumes.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.fs
 from ray import tune
 from torch import Tensor
 
+from trainables.checkpoint import RESUME_FILE
 from trainables.engine import StudyArrays
 from trainables.neta import train_neta as train_neta_loop
 
@@ -49,3 +56,17 @@ def trial_threads() -> int:
     except (AttributeError, RuntimeError):
         cpus = 1
     return max(1, min(int(cpus), os.cpu_count() or 1))
+
+
+class DropResumeState(tune.Callback):
+    """Once a trial is complete its latest (only) checkpoint keeps the selected epoch's
+    weights and the trial's numbers: the resume state (weights, optimiser, generators) left
+    by a trial the scheduler stopped early is deleted, on whatever filesystem Tune wrote it."""
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        checkpoint = trial.checkpoint
+        if checkpoint is None:
+            return
+        path = f"{checkpoint.path}/{RESUME_FILE}"
+        if checkpoint.filesystem.get_file_info(path).type != pyarrow.fs.FileType.NotFound:
+            checkpoint.filesystem.delete_file(path)

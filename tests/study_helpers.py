@@ -12,6 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
 from trainables.synthetic import generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,3 +84,12 @@ def finished_trials(study: Path, epochs: int) -> dict[str, list[dict[str, Any]]]
     """Trials whose last reported epoch is the last one."""
     return {trial: rows for trial, rows in trial_results(study).items()
             if rows and rows[-1]["epoch"] >= epochs}
+
+
+def hparams_of(run: Path) -> dict[str, Any]:
+    """The HParams TensorBoard reads back from a run's event files (its own reader)."""
+    accumulator = EventAccumulator(str(run))
+    accumulator.Reload()
+    content = accumulator.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    values = HParamsPluginData.FromString(content).session_start_info.hparams
+    return {key: getattr(value, value.WhichOneof("kind")) for key, value in values.items()}

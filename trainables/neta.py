@@ -5,6 +5,12 @@ Like Ray Tune's ``mnist_pytorch.py`` example, the loop knows nothing of Tune: it
 checkpoint, and an optional checkpoint folder to resume from. The Tune adapter
 (:mod:`study.trainable`) is a few lines around it.
 
+Each epoch's checkpoint (:mod:`trainables.checkpoint`) holds what resumes the run (latest
+weights, optimiser, generators, :class:`~trainables.checkpoint.TrialState`) and the selected
+epoch's weights, which the loop keeps in memory between checkpoints. The last epoch's holds
+only the selected weights and the TrialState: a finished trial needs nothing else (Tune keeps
+one checkpoint, the latest), and resuming it ends at once.
+
 Every epoch reports, on every split present (source; target, which selects; held-out, which
 is only scored): frame- and video-level accuracy, per class, and the losses. The *selected
 epoch* is the one with the best selection metric (``config["metric"]``, first on ties);
@@ -23,7 +29,15 @@ import torch
 from torch import Tensor
 
 from trainables.centroids import centroid_distances, compute_centroids
-from trainables.checkpoint import TrialState, load_state, save_state
+from trainables.checkpoint import (
+    TrialState,
+    copy_weights,
+    load_selected,
+    load_state,
+    save_final_state,
+    save_selected,
+    save_state,
+)
 from trainables.config import (
     CENTROID_EVERY,
     DISTANCE_TEMPERATURE,
@@ -39,9 +53,6 @@ from trainables.probe import beats_chance, chance_accuracies
 
 #: ``report(metrics, write_checkpoint)``; ``write_checkpoint(folder)`` saves the state there.
 ReportHook = Callable[[dict[str, Any], Callable[[Path], None]], None]
-#: Highest at the selected epoch (its selection metric), -1 elsewhere: Tune keeps the
-#: checkpoint with the highest score, so the kept one is the selected epoch's, ties included.
-CHECKPOINT_SCORE = "checkpoint_score"
 
 
 def trial_seed(config: dict[str, Any]) -> int:
@@ -87,6 +98,8 @@ class NetATraining:
             backbone_state=backbone_state, train_backbone=config.get("train_backbone", False))
         self.z = torch.as_tensor(centroids, dtype=torch.float32, device=self.setup.device)
         self.state = TrialState()
+        #: The selected epoch's weights (CPU copies, no frozen backbone); None before epoch 1.
+        self.selected: dict[str, Tensor] | None = None
         self.chance = _chance(data)
 
     @property
@@ -97,13 +110,26 @@ class NetATraining:
     def tau(self) -> float:
         return float(self.config.get("tau", DISTANCE_TEMPERATURE))
 
+    @property
+    def finished(self) -> bool:
+        return self.state.epoch >= self.config["epochs"]
+
     def resume(self, folder: Path) -> None:
         s = self.setup
         self.state = load_state(folder, s.network, s.optimizer, s.generator)
+        kept = load_selected(folder)
+        self.selected = None if kept is None else kept[0]
 
     def write_checkpoint(self, folder: Path) -> None:
+        """The resume state, or after the last epoch the TrialState alone; with either, the
+        selected epoch's weights."""
         s = self.setup
-        save_state(folder, s.network, s.optimizer, s.generator, self.state)
+        if self.finished:
+            save_final_state(folder, self.state)
+        else:
+            save_state(folder, s.network, s.optimizer, s.generator, self.state)
+        if self.selected is not None:
+            save_selected(folder, self.selected, int(self.state.extra["selected_epoch"]))
 
     def epoch(self) -> dict[str, Any]:
         """Train one epoch, evaluate every split, update the selection; the epoch's metrics."""
@@ -126,12 +152,12 @@ class NetATraining:
         metrics.update(self.state.update_best(metrics))
         if improved:  # (Table VII is computed on every improved epoch, so no key goes stale)
             self.state.extra.update({"selected_epoch": float(epoch), **_selected(metrics)})
+            self.selected = copy_weights(s.network)
         self.state.extra["steps"] = self.state.extra.get("steps", 0.0) + losses.pop("steps")
         learned = beats_chance(self.state.best.get("source_video_acc", 0.0),
                                self.chance["chance_source_video_acc"])
         return {**losses, **metrics, **self.state.extra, **self.chance, "epoch": epoch,
-                "learned": float(learned),
-                CHECKPOINT_SCORE: metrics[metric] if improved else -1.0}
+                "learned": float(learned)}
 
 
 def train_neta(config: dict[str, Any], data: StudyArrays, centroids: np.ndarray, *,
@@ -145,7 +171,7 @@ def train_neta(config: dict[str, Any], data: StudyArrays, centroids: np.ndarray,
     run = NetATraining(config, data, centroids, backbone_state=backbone_state, threads=threads)
     if resume_from is not None:
         run.resume(resume_from)
-    while run.state.epoch < config["epochs"]:
+    while not run.finished:
         metrics = run.epoch()
         if report is not None:
             report(metrics, run.write_checkpoint)

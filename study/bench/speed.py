@@ -1,5 +1,6 @@
-"""(a)-(e) and ``--paper-scale`` of ``python -m study.bench``: what the feature cache, Ray
-Tune and bf16 autocast cost and save, timed on one device (see :mod:`study.bench`)."""
+"""(a)-(f) and ``--paper-scale`` of ``python -m study.bench``: what the feature cache, Ray
+Tune and bf16 autocast cost and save, timed on one device, and what a trial's checkpoint
+weighs (see :mod:`study.bench`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,8 +18,9 @@ import torch
 from study.bench.device import device_name, timed
 from trainables.backbones import build_backbone
 from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE, SEQUENCE_LENGTH
-from trainables.engine import DeviceSplit, SplitArrays, evaluate, train_epoch
+from trainables.engine import DeviceSplit, SplitArrays, StudyArrays, evaluate, train_epoch
 from trainables.features import extract_features
+from trainables.neta import train_neta
 from trainables.network import NetworkSettings, build_network, make_optimizer
 
 QUICK_FRAMES = 160
@@ -29,6 +32,9 @@ MIN_TIMED_S = 2.0
 PAPER_SOURCE_FRAMES = 45_000
 PAPER_TARGET_FRAMES = 19_000
 AUTOCAST_EPOCHS = 4
+CHECKPOINT_FRAMES, CHECKPOINT_EPOCHS = 80, 2
+VGG16_FEATURES = 4608  # VGG-16 conv block 5 at 96 x 96: 512 x 3 x 3
+CHECKPOINT_GOAL_MB = 100
 
 
 @dataclass
@@ -197,6 +203,39 @@ def autocast_check(frames: int, device: torch.device) -> tuple[list[Row], dict[s
     return rows, figures
 
 
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.iterdir())
+
+
+def checkpoint_sizes() -> tuple[list[Row], dict[str, float]]:
+    """(f) NetA's loop with the default network on VGG-16-wide features for
+    CHECKPOINT_EPOCHS epochs, checkpoints kept as Tune keeps them (the latest): the bytes of a
+    running trial's checkpoint (before the last epoch) and of a finished trial's."""
+    rng = np.random.default_rng(5)
+    splits = [with_features(random_split(CHECKPOINT_FRAMES, seed=5 + index, name=name),
+                            rng.normal(size=(CHECKPOINT_FRAMES, VGG16_FEATURES))
+                            .astype(np.float16))
+              for index, name in enumerate(("source", "target"))]
+    config = {"lam": 0.5, "normalisation": "softmax", "cell": "gru", "epochs": CHECKPOINT_EPOCHS,
+              "seed": 0, "metric": "target_video_acc"}
+    sizes: list[int] = []
+    with tempfile.TemporaryDirectory() as storage:
+        def report(metrics: dict[str, Any], write_checkpoint: Any) -> None:
+            folder = Path(storage) / f"checkpoint_{metrics['epoch']:06d}"
+            folder.mkdir()
+            write_checkpoint(folder)
+            sizes.append(folder_bytes(folder))
+
+        train_neta(config, StudyArrays(*splits), rng.normal(size=(len(DEFAULT_CLASSES), 128))
+                   .astype(np.float32), report=report)
+    running, finished = sizes[-2] / 1e6, sizes[-1] / 1e6
+    return [Row("(f) checkpoint of a running trial (resume state)", running, "MB",
+                "default network, VGG-16 features; Tune keeps 1 per trial"),
+            Row("    checkpoint of a finished trial", finished, "MB",
+                f"selected epoch's weights only; goal <= {CHECKPOINT_GOAL_MB} MB")], {
+        "checkpoint_mb_running": running, "checkpoint_mb_finished": finished}
+
+
 def paper_scale(device: torch.device) -> tuple[list[Row], dict[str, float]]:
     """Feature extraction for 64,000 frames and one NetA epoch at the paper's sizes."""
     source = random_split(PAPER_SOURCE_FRAMES, seed=3, name="source")
@@ -251,6 +290,7 @@ def speed_benchmark(settings: SpeedSettings, device: torch.device) -> dict[str, 
     for part in (lambda: tune_overhead(settings.trials_or_default),
                  None if settings.quick or settings.skip_study else default_study,
                  None if settings.quick else (lambda: autocast_check(frames, device)),
+                 checkpoint_sizes,
                  (lambda: paper_scale(device)) if settings.paper_scale else None):
         if part is not None:
             more_rows, more_figures = part()

@@ -1,4 +1,4 @@
-"""Re-evaluating a trial's kept checkpoint on the study's own data.
+"""Re-evaluating a trial at its selected epoch (its checkpoint keeps those weights).
 
 The data are opened as the driver opens them (:mod:`study.inputs`: the same CNN, splits and
 fingerprint); CNN features missing from the cache are computed on this process, so no Ray
@@ -8,7 +8,7 @@ cluster is needed.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -16,7 +16,7 @@ import torch
 from study.inputs import Backbone, StudyInputs, features_here
 from study.layout import read_json, relative
 from study.report.records import Study, TrialRecord
-from trainables.checkpoint import CHECKPOINT_FILE
+from trainables.checkpoint import load_weights, selected_weights
 from trainables.config import DISTANCE_TEMPERATURE
 from trainables.engine import DeviceSplit, Evaluation, SplitArrays, StudyArrays, evaluate
 from trainables.errors import UserInputError
@@ -74,13 +74,12 @@ class Evaluator:
         return None
 
     def network(self, trial: TrialRecord) -> torch.nn.Module:
-        """NetA with the weights of the trial's kept checkpoint."""
+        """NetA with the weights of the trial's selected epoch; a frozen backbone (never in a
+        checkpoint) is the study's own."""
         assert self._data is not None and trial.checkpoint is not None
         network = build_network(NetworkSettings.from_config(trial.config), self._data.source,
                                 self._backbone_state, trial.config.get("train_backbone", False))
-        saved = torch.load(trial.checkpoint / CHECKPOINT_FILE, map_location="cpu",
-                           weights_only=True)
-        network.load_state_dict(saved["network"])
+        load_weights(network, selected_weights(trial.checkpoint))
         return network
 
     def evaluate(self, trial: TrialRecord, role: str) -> Evaluation:
@@ -113,14 +112,3 @@ def unusable(evaluator: Evaluator, trials: Sequence[TrialRecord | None]) -> str 
     if lacking:
         return f"no checkpoint of the selected epoch on disk for trial(s) {', '.join(lacking)}"
     return evaluator.problem
-
-
-def substitutes(trials: Iterable[TrialRecord]) -> str:
-    """A sentence naming checkpoints that are not of the selected epoch, or ""."""
-    other = [t for t in trials if t.checkpoint is not None
-             and t.checkpoint_epoch != t.selected_epoch]
-    if not other:
-        return ""
-    return (" Tune kept a tied epoch's checkpoint instead of the selected epoch's for " +
-            ", ".join(f"trial {t.trial_id} (epoch {t.checkpoint_epoch} for "
-                      f"{t.selected_epoch})" for t in other) + ".")

@@ -157,3 +157,22 @@ def pareto_figure(study: Study, frame: pd.DataFrame) -> Figure:
                    + (", means over seeds" if study.repeated else ""), fontsize=9)
     axes.legend(fontsize=8)
     return figure
+
+
+def objectives_figure(frame: pd.DataFrame, metrics: Sequence[str]) -> Figure:
+    """A ``--objectives`` search: its first two objectives against each other, the trials
+    on the Pareto front (over every objective) marked and joined."""
+    x, y = metrics[0], metrics[1]
+    figure, axes = new_figure(6, 5)
+    axes.scatter(frame[x], frame[y], c="lightgrey", edgecolors="black", label="trials")
+    front = frame[frame["pareto"]].sort_values(x)
+    axes.plot(front[x], front[y], "r-o", drawstyle="steps-post" if len(metrics) == 2 else None,
+              label="Pareto front" + (f" (over all {len(metrics)} objectives)"
+                                      if len(metrics) > 2 else ""))
+    axes.margins(0.15)
+    axes.set_xlabel(x)
+    axes.set_ylabel(y)
+    axes.set_title("The front the multi-objective search found (best-so-far values Optuna "
+                   "was told)", fontsize=9)
+    axes.legend(fontsize=8)
+    return figure

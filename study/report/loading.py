@@ -18,7 +18,7 @@ from study.outputs import load_analysis, trials_frame
 from study.report.records import Study, TrialRecord, finite
 from study.settings import StudySettings
 from study.storage import is_uri
-from trainables.checkpoint import CHECKPOINT_FILE
+from trainables.checkpoint import CHECKPOINT_FILE, SELECTED_FILE
 from trainables.errors import UserInputError
 
 RESULT_FILE = "result.json"
@@ -110,15 +110,34 @@ def _selection_values(row: dict[str, Any]) -> dict[str, Any]:
             or key.startswith(("class_acc/", "centroid_distance"))}
 
 
+def kept_checkpoint(rows: Sequence[dict[str, Any]], epoch: int, folder: Path) -> Path | None:
+    """The checkpoint folder holding the weights of the selected ``epoch``, or None.
+
+    Every checkpoint holds the weights of the epoch selected when it was written
+    (``best.pt``, :mod:`trainables.checkpoint`) and Tune keeps the latest: it is used when
+    its row names this epoch as selected. In a study written before ``best.pt``, Tune kept
+    the selected epoch's own checkpoint (weights in ``state.pt``).
+    """
+    for row in reversed(rows):
+        path = folder / str(row.get("checkpoint_dir_name"))
+        if (path / SELECTED_FILE).exists():
+            chosen = row.get("selected_epoch")
+            return path if finite(chosen) and int(chosen) == epoch else None
+    for row in rows:
+        path = folder / str(row.get("checkpoint_dir_name"))
+        if row.get("epoch") == epoch and (path / CHECKPOINT_FILE).exists():
+            return path
+    return None
+
+
 def selected_epoch(rows: Sequence[dict[str, Any]], metric: str, folder: Path
                    ) -> tuple[dict[str, Any] | None, Path | None, int | None]:
-    """(numbers at the selected epoch, kept checkpoint folder, that checkpoint's epoch).
+    """(numbers at the selected epoch, checkpoint folder with its weights, that epoch).
 
     The selected epoch is the trainable's ``selected_epoch`` with its ``selected_*``
     values; for a study written before those existed, the first epoch with the best
-    ``metric`` and that row's values. The checkpoint is the selected epoch's when Tune kept
-    it; else a kept one of an epoch tied with it on ``metric`` (Tune keeps the latest of
-    tied epochs); else None.
+    ``metric`` and that row's values. The checkpoint is :func:`kept_checkpoint`'s (None,
+    and no epoch, when there is none).
     """
     if not rows:
         return None, None, None
@@ -126,8 +145,6 @@ def selected_epoch(rows: Sequence[dict[str, Any]], metric: str, folder: Path
     if finite(last.get("selected_epoch")):
         epoch = int(last["selected_epoch"])
         selected = {**_plain_selected(last), "epoch": epoch}
-        at_epoch = [row for row in rows if row.get("epoch") == epoch]
-        value = at_epoch[-1].get(metric) if at_epoch else selected.get(metric)
     else:
         scored = [row for row in rows if finite(row.get(metric))]
         if not scored:
@@ -136,16 +153,8 @@ def selected_epoch(rows: Sequence[dict[str, Any]], metric: str, folder: Path
         first = next(row for row in scored if row[metric] == value)
         epoch = int(first.get("epoch", first.get("training_iteration", 0)))
         selected = {**_selection_values(first), "epoch": epoch}
-        at_epoch = [first]
-    for row in at_epoch:
-        path = folder / str(row.get("checkpoint_dir_name"))
-        if (path / CHECKPOINT_FILE).exists():
-            return selected, path, epoch
-    tied = [row for row in rows if finite(value) and row.get(metric) == value
-            and (folder / str(row.get("checkpoint_dir_name")) / CHECKPOINT_FILE).exists()]
-    if tied:
-        return selected, folder / tied[-1]["checkpoint_dir_name"], int(tied[-1].get("epoch", 0))
-    return selected, None, None
+    checkpoint = kept_checkpoint(rows, epoch, folder)
+    return selected, checkpoint, None if checkpoint is None else epoch
 
 
 def load_trial(trial_id: str, status: str, folder: Path, config: dict, last: dict,
@@ -165,10 +174,6 @@ def load_trial(trial_id: str, status: str, folder: Path, config: dict, last: dic
     elif record.checkpoint is None:
         missing.append(f"trial {trial_id}: the checkpoint of its selected epoch "
                        f"({record.selected_epoch}) is not on disk")
-    elif checkpoint_epoch != record.selected_epoch:
-        missing.append(f"trial {trial_id}: Tune kept the checkpoint of epoch {checkpoint_epoch} "
-                       f"(tied with the selected epoch {record.selected_epoch} on `{metric}`); "
-                       f"sections that re-evaluate it say so")
     return record
 
 

@@ -44,8 +44,8 @@ class TrialRecord:
     ``selected`` holds its numbers at the selected epoch under their plain names
     (``target_video_acc``, ``class_acc/heldout_video/Anger``, ``centroid_distance/Sad``,
     ``epoch``); ``last`` is its last result (``best_*``, ``learned``, chance levels).
-    ``checkpoint`` is the kept checkpoint of the selected epoch or, when Tune kept another
-    epoch tied with it on the selection metric, that one (``checkpoint_epoch`` says which).
+    ``checkpoint`` is the kept checkpoint folder that holds the selected epoch's weights
+    (``checkpoint_epoch``, the selected epoch), or None.
     """
 
     trial_id: str

@@ -1,12 +1,11 @@
 """What the search learned, as numbers: per-configuration frame, Pareto front, importances.
 
-Also which parameters the search varied (from the space's own Optuna distributions), which
-the tables show as columns. Nothing here draws (:mod:`study.report.figures` does).
+Also which parameters the tables show as columns: the space's own, searched then fixed
+(:mod:`study.parameters`). Nothing here draws (:mod:`study.report.figures` does).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -14,11 +13,12 @@ import numpy as np
 import optuna
 import pandas as pd
 
-import search_spaces
-from study.report.records import Configuration, Study
-from study.tensorboard import HPARAMS
+from search_spaces import SpaceParameters
+from study import parameters
+from study.pareto import on_pareto_front
+from study.report.files import format_lam
+from study.report.records import Configuration, Study, finite
 from trainables.config import SOURCE, TARGET
-from trainables.errors import UserInputError
 
 #: Fewest finished configurations Optuna's importances are computed from: fANOVA fits a
 #: random forest to (parameters, objective); with a handful of points its ranking is noise.
@@ -26,30 +26,38 @@ MIN_IMPORTANCE_TRIALS = 10
 IMPORTANCE_SEED = 0
 
 
-@functools.cache
-def space_distributions(space: str) -> dict[str, optuna.distributions.BaseDistribution]:
-    """The space's Optuna distributions, from one throw-away trial of its define();
-    {} when the space's module is gone from search_spaces/."""
-    try:
-        module = search_spaces.load(space)
-    except UserInputError:
-        return {}
-    scratch = optuna.create_study(direction="maximize")
-    trial = scratch.ask()
-    module.define(trial)
-    scratch.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return dict(trial.distributions)
+def space_of(study: Study) -> SpaceParameters:
+    """The study's space's parameters; when its module is gone from search_spaces/, those
+    its trials' configs hold (all taken as searched, with no known distributions)."""
+    return parameters.of_space(study.settings.space, [trial.config for trial in study.trials])
+
+
+def space_distributions(study: Study) -> dict[str, optuna.distributions.BaseDistribution]:
+    """The space's Optuna distributions; {} when its module is gone from search_spaces/."""
+    return dict(space_of(study).distributions)
 
 
 def searched(study: Study) -> list[str]:
-    """The searched parameters (the space's), else the HParams names."""
-    return list(space_distributions(study.settings.space) or HPARAMS)
+    """The searched parameters (the space's suggested ones)."""
+    return list(space_of(study).searched)
 
 
 def shown_params(study: Study) -> list[str]:
-    """Parameters worth a column: present in some trial's config."""
+    """Parameter columns: the space's searched, then fixed, that some trial's config holds."""
     present = {key for trial in study.trials for key in trial.config}
-    return [name for name in dict.fromkeys([*searched(study), *HPARAMS]) if name in present]
+    return [name for name in space_of(study).names if name in present]
+
+
+def describe_params(study: Study, config: Any) -> str:
+    """``λ=0.5, cell=gru, seq_len=40``: a configuration's searched parameters (``config``: a
+    mapping or a row of :func:`search_frame`; lam printed by
+    :func:`~study.report.files.format_lam`)."""
+    return ", ".join("λ=" + format_lam(config.get(name)) if name == "lam"
+                     else f"{name}={_value(config.get(name))}" for name in searched(study))
+
+
+def _value(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def params_of(study: Study, configuration: Configuration) -> dict[str, Any]:
@@ -78,10 +86,29 @@ def search_frame(study: Study) -> pd.DataFrame:
 
 
 def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """True where no other point is at least as good on both and better on one (maximise)."""
-    ge = (x[None, :] >= x[:, None]) & (y[None, :] >= y[:, None])
-    gt = (x[None, :] > x[:, None]) | (y[None, :] > y[:, None])
-    return ~(ge & gt).any(axis=1)
+    """True where no other point is at least as good on both and better on one (maximise),
+    as Optuna computes a front (:func:`study.pareto.on_pareto_front`)."""
+    return on_pareto_front(np.column_stack([x, y]))
+
+
+def objectives_frame(study: Study) -> pd.DataFrame | None:
+    """A ``--objectives`` search's trials with the value of each objective that Optuna was
+    told (its best-so-far ``best_<name>``), their searched parameters and ``pareto``: the
+    front the search found. None for a single-objective study."""
+    if not study.settings.multi_objective:
+        return None
+    metrics = study.settings.optuna_metrics
+    rows = [{"configuration": config.configuration, **params_of(study, config),
+             **{name: _last(config, name) for name in metrics}}
+            for config in study.configurations]
+    frame = pd.DataFrame(rows, columns=["configuration", *searched(study), *metrics])
+    frame["pareto"] = on_pareto_front(frame[metrics].to_numpy(float))
+    return frame
+
+
+def _last(configuration: Configuration, name: str) -> float:
+    value = configuration.first.last.get(name)
+    return float(value) if finite(value) else math.nan
 
 
 def lam_series(study: Study, frame: pd.DataFrame) -> list[pd.DataFrame]:
@@ -104,7 +131,7 @@ def finished_configurations(study: Study) -> list[tuple[Configuration, float]]:
 
 def importances(study: Study) -> dict[str, float] | str:
     """Optuna's parameter importances of the objective, or why there are none."""
-    distributions = space_distributions(study.settings.space)
+    distributions = space_distributions(study)
     if not distributions:
         return (f"The search space `{study.settings.space}` is no longer in search_spaces/, "
                 f"so its distributions for Optuna's importances are unknown.")
@@ -118,10 +145,11 @@ def importances(study: Study) -> dict[str, float] | str:
                 f"`{study.settings.objective}`; all {len(values)} have the same value.")
     optuna_study = optuna.create_study(direction="maximize")
     for config, value in values:
-        params = {name: config.config[name] for name in distributions}
-        optuna_study.add_trial(optuna.trial.create_trial(params=params,
-                                                         distributions=distributions,
-                                                         value=value))
+        params = {name: config.config[name] for name in distributions
+                  if name in config.config}  # a define-by-run branch may skip some
+        optuna_study.add_trial(optuna.trial.create_trial(
+            params=params, distributions={name: distributions[name] for name in params},
+            value=value))
     try:
         # fANOVA fits the objective's values; Optuna 5's default (PED-ANOVA) only looks at
         # which trials reach the top quantile, one trial in a small study.

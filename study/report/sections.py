@@ -10,7 +10,7 @@ import pandas as pd
 from study.report import figures, tables
 from study.report.compare import Comparison, paired_comparison
 from study.report.embedding import MAX_TSNE_FRAMES, centroid_points, frame_points
-from study.report.evaluator import Evaluator, substitutes, unusable
+from study.report.evaluator import Evaluator, unusable
 from study.report.files import (
     SECTION_NAMES,
     SECTIONS,
@@ -21,7 +21,14 @@ from study.report.files import (
 )
 from study.report.records import OPTIMISTIC, ROLE_NAMES, Study
 from study.report.reference import PAPER_TABLE_III, PAPER_TABLE_IV
-from study.report.search import finished_configurations, importances, lam_series, search_frame
+from study.report.search import (
+    describe_params,
+    finished_configurations,
+    importances,
+    lam_series,
+    objectives_frame,
+    search_frame,
+)
 from trainables.config import LEARNED_MARGIN, SOURCE, TARGET
 
 CONFIRM_CSV = "confirm.csv"
@@ -173,7 +180,7 @@ def table_v(study: Study, evaluator: Evaluator, out: ReportFolder) -> Section:
              f"{pooled}, re-evaluated on the {where}: {counts.sum()} {study.level}s, rows = "
              f"true class, columns = predicted; rates per true class below, counts in the CSV. "
              f"Accuracy recomputed {accuracy:.3f}, reported at the selected epoch "
-             f"{reported:.3f}." + substitutes(best.trials), "",
+             f"{reported:.3f}.", "",
              markdown_table(tables.confusion_rates(frame).reset_index()), "",
              out.csv("table_v.csv", frame, index=True), "", out.png("table_v.png", figure)]
     return Section(SECTIONS[TABLE_V], lines)
@@ -191,8 +198,7 @@ def tsne_section(study: Study, evaluator: Evaluator, pair: Comparison,
     frames = figures.frames_figure(study, best, frame_points(study, evaluator, best))
     lines = [pair.note + " Dots: NetB's Z; stars: " + pair.trials[0].label +
              ("; crosses: " + pair.trials[1].label if len(pair.trials) > 1 else "") +
-             seeds + ". Colour = class; checkpoints of the selected epoch." +
-             substitutes([*pair.trials, best]), "",
+             seeds + ". Colour = class; checkpoints of the selected epoch.", "",
              out.png("tsne_centroids.png", centroids), "",
              f"Frame representations X of the best configuration's first seed, {best.label} "
              f"(circles: target, triangles: source; at most {MAX_TSNE_FRAMES} frames of "
@@ -228,8 +234,22 @@ def search_section(study: Study, out: ReportFolder) -> Section:
                   + ", ".join(failed["configuration"]) + ".", ""]
     lines += [f"Pareto front of {study.describe(SOURCE)} against {study.describe(TARGET)} "
               f"({len(front)} of {len(frame)} configurations): "
-              + ", ".join(f"{c} (λ={format_lam(lam)})"
-                          for c, lam in zip(front["configuration"], front["lam"], strict=True))
+              + ", ".join(f"{row['configuration']} ({describe_params(study, row)})"
+                          for _, row in front.iterrows())
               + ".", "", out.png("pareto.png", figures.pareto_figure(study, frame)), "",
               out.csv("search.csv", frame)]
-    return Section(SECTIONS[SEARCH], lines)
+    return Section(SECTIONS[SEARCH], lines + objectives_lines(study, out))
+
+
+def objectives_lines(study: Study, out: ReportFolder) -> list[str]:
+    """A ``--objectives`` search: the Pareto front it found, over the values Optuna saw."""
+    frame = objectives_frame(study)
+    if frame is None:
+        return []
+    metrics = study.settings.optuna_metrics
+    front = frame[frame["pareto"]]
+    return ["", f"The multi-objective search maximised {', '.join(f'`{m}`' for m in metrics)}. "
+            f"Its Pareto front holds {len(front)} of {len(frame)} trials (marked `pareto` in "
+            f"trials.csv):", "", markdown_table(front.drop(columns=["pareto"])), "",
+            out.png("objectives_pareto.png", figures.objectives_figure(frame, metrics)), "",
+            out.csv("objectives.csv", frame)]

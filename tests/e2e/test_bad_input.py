@@ -178,11 +178,25 @@ CASES = [
     Case("--target-holdout on too few videos", flags("--target-holdout", "0.3"),
          "needs at least 2 target videos", test_split=False),
     Case("--repeats with ASHA", flags("--repeats", "2", "--scheduler", "asha"), "asha"),
+    Case("--objectives with ASHA", flags("--objectives", "target_video_acc,source_video_acc",
+                                         "--scheduler", "asha"), "ASHA prunes on one metric"),
+    Case("--objectives with --repeats", flags("--objectives",
+                                              "target_video_acc,source_video_acc",
+                                              "--repeats", "2"), "Repeater averages one"),
+    Case("--objectives naming a held-out accuracy",
+         flags("--objectives", "target_video_acc,heldout_video_acc"), "held out"),
+    Case("--objectives of one accuracy", flags("--objectives", "target_video_acc"),
+         "two or more"),
     # Refused before the embedded set is generated: cheap checks come before data work.
     Case("more GPUs than the cluster, empty cache", flags("--gpus", "64"), "--gpus 64",
          test_split=False, embedded=True),
     Case("unknown split of the embedded set", flags("--source-split", "Training"),
          "Training", test_split=False, embedded=True),
+    Case("--optuna-storage Optuna cannot open, password hidden",
+         flags("--optuna-storage", "postgresql://me:s3cret@127.0.0.1:9/studies"),
+         "postgresql://me:***@127.0.0.1:9/studies", test_split=False, embedded=True),
+    Case("--optuna-storage not a URL", flags("--optuna-storage", "results/optuna.db"),
+         "not a database URL"),
 ]
 
 

@@ -31,7 +31,8 @@ def study(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
     result = run_cli(study_args(tiny_data, storage, "tiny", trials=TRIALS, epochs=EPOCHS,
                                 extra=("--test-split", "Test")))
     assert result.returncode == 0, result.stderr[-3000:]
-    return storage / "tiny", result.stdout
+    # The whole console: Ray forwards the trials' log lines to stderr.
+    return storage / "tiny", result.stdout + result.stderr
 
 
 def test_study_writes_its_results(study: tuple[Path, str]) -> None:
@@ -57,6 +58,14 @@ def test_study_writes_its_results(study: tuple[Path, str]) -> None:
     assert best["configuration"] in set(trials["configuration"])
     assert f"{TRIALS}/{TRIALS} trials finished" in stdout and "best_target_video_acc" in stdout
     assert "tensorboard --logdir" in stdout and "python -m study.report --name tiny" in stdout
+    # A quiet console: no line per checkpoint from Ray, and the status block names the
+    # study folder, not Ray's staging folder.
+    assert "Checkpoint successfully created" not in stdout and "driver_artifacts" not in stdout
+    assert f"Results: {folder}\n" in stdout
+    # A finished trial keeps one checkpoint: the selected epoch's weights and its numbers.
+    for _, trial in trials.iterrows():
+        (kept,) = (folder / f"trial_{trial['trial_id']}").glob("checkpoint_*")
+        assert sorted(path.name for path in kept.iterdir()) == ["best.pt", "state.pt"]
 
 
 def test_netb_is_saved_with_its_centroids(study: tuple[Path, str]) -> None:

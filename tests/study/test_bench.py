@@ -16,6 +16,7 @@ from study.bench import cli, learning, speed
 from trainables.config import BATCH_SIZE, FRAMES_PER_CROP
 from trainables.data import load_split
 from trainables.features import extract_features
+from trainables.network import NetworkSettings, build_network
 
 CPU = torch.device("cpu")
 FRAMES = 16  # one video: VGG-16 on 96x96 frames is the slow part on a CPU
@@ -96,6 +97,17 @@ def test_cache_comparison_extracts_b_features_with_a_backbone(monkeypatch) -> No
     assert len(used) == 1
     for key, value in expected.state_dict().items():
         assert torch.equal(used[0][key], value), key
+
+
+def test_checkpoint_row_weighs_the_finished_trials_weights_alone() -> None:
+    """(f): a finished trial's checkpoint is the default network's float32 weights (plus a
+    few kB of numbers); a running one adds Adam's two moments and the latest weights."""
+    _, figures = speed.checkpoint_sizes()
+    network = build_network(NetworkSettings(), speed.with_features(
+        speed.random_split(8, seed=0), np.empty((8, speed.VGG16_FEATURES), np.float16)))
+    weights_mb = sum(p.numel() * 4 for p in network.parameters()) / 1e6
+    assert weights_mb == pytest.approx(figures["checkpoint_mb_finished"], rel=0.01)
+    assert figures["checkpoint_mb_running"] == pytest.approx(4 * weights_mb, rel=0.01)
 
 
 # ----------------------------------------------------------------------------- --learning

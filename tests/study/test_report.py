@@ -28,6 +28,7 @@ from study import report
 from study.layout import StudyLayout
 from study.settings import StudySettings
 from study.statistics import paired_difference
+from trainables.checkpoint import TrialState, save_final_state, save_selected
 from trainables.config import DEFAULT_CLASSES
 from trainables.engine import SplitArrays, StudyArrays
 from trainables.network import NetworkSettings, build_network
@@ -155,9 +156,12 @@ def write_study(root: Path, *, settings: StudySettings, trials: dict = TRIALS,
             values = {k: v for k, v in values.items() if "heldout" not in k}
         rows = epoch_rows(values, [1, 2, 2], 0.0 if trial_id in NOT_LEARNED else 1.0)
         (folder / "result.json").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-        checkpoint = folder / f"checkpoint_{SELECTED - 1:06d}"
+        # What a finished trial leaves: Tune kept the last epoch's checkpoint, which holds
+        # the selected epoch's weights (trainables.neta).
+        checkpoint = folder / rows[-1]["checkpoint_dir_name"]
         checkpoint.mkdir()
-        torch.save({"network": constant_network(lam, config)}, checkpoint / "state.pt")
+        save_selected(checkpoint, constant_network(lam, config), SELECTED)
+        save_final_state(checkpoint, TrialState(epoch=len(rows)))
     return layout
 
 
@@ -426,9 +430,35 @@ def test_selected_epoch_of_old_results_is_the_first_best(tmp_path: Path) -> None
     (tmp_path / "checkpoint_000002" / "state.pt").write_bytes(b"x")
     selected, checkpoint, epoch = report.selected_epoch(rows, "target_video_acc", tmp_path)
     assert selected == {"target_video_acc": 0.7, "heldout_video_acc": 0.4, "epoch": 2}
-    # Tune kept only epoch 3's checkpoint (tied on the metric): used, and said to be epoch 3.
-    assert checkpoint == tmp_path / "checkpoint_000002" and epoch == 3
+    # Only epoch 3's checkpoint (tied on the metric) is on disk: its weights are not the
+    # selected epoch's, so none is used.
+    assert checkpoint is None and epoch is None
+    # Such a study kept the selected epoch's own checkpoint (weights in state.pt).
+    (tmp_path / "checkpoint_000001").mkdir()
+    (tmp_path / "checkpoint_000001" / "state.pt").write_bytes(b"x")
+    _, checkpoint, epoch = report.selected_epoch(rows, "target_video_acc", tmp_path)
+    assert checkpoint == tmp_path / "checkpoint_000001" and epoch == 2
     assert report.selected_epoch([], "target_video_acc", tmp_path) == (None, None, None)
+
+
+def test_the_latest_checkpoint_holds_the_selected_epochs_weights(tmp_path: Path) -> None:
+    """Tune keeps the latest checkpoint; its best.pt holds the weights of the epoch selected
+    when it was written, which the report uses only if that is the trial's selected epoch."""
+    rows = rows_for([{"target_video_acc": 0.5, "selected_epoch": 1},
+                     {"target_video_acc": 0.7, "selected_epoch": 2},
+                     {"target_video_acc": 0.7, "selected_epoch": 2}])
+    latest = tmp_path / "checkpoint_000002"
+    latest.mkdir()
+    (latest / "best.pt").write_bytes(b"x")
+    _, checkpoint, epoch = report.selected_epoch(rows, "target_video_acc", tmp_path)
+    assert checkpoint == latest and epoch == 2
+    # Epoch 3 selected, but the last checkpoint on disk is epoch 2's, written when epoch 1
+    # was selected: it holds epoch 1's weights, so none is used.
+    rows = rows_for([{"target_video_acc": 0.5, "selected_epoch": 1},
+                     {"target_video_acc": 0.4, "selected_epoch": 1},
+                     {"target_video_acc": 0.7, "selected_epoch": 3}])
+    latest.rename(tmp_path / "checkpoint_000001")
+    assert report.selected_epoch(rows, "target_video_acc", tmp_path)[1:] == (None, None)
 
 
 def test_selected_epoch_prefers_the_trainables_own_record(tmp_path: Path) -> None:

@@ -19,22 +19,9 @@ import search_spaces
 from study.cli import build_parser
 from study.cluster import Resources
 from study.layout import StudyLayout
-from study.search import build_tuner, define_trial, fixed_config, make_trainable, max_concurrent
+from study.search import build_tuner, define_trial, fixed_config, make_trainable
 from study.settings import StudySettings
 from trainables.config import CELLS, NORMALISATIONS, REPEAT_KEY
-
-
-@pytest.mark.parametrize(("gpus", "per_trial", "expected"),
-                         [(4, 1.0, 4), (1, 0.25, 4), (2, 0.5, 4), (1, 0.3, 3), (1, 1.0, 1)])
-def test_fractional_gpus_per_trial_pack_trials(gpus: int, per_trial: float,
-                                               expected: int) -> None:
-    resources = Resources(gpus=gpus, gpus_per_trial=per_trial, cpus_per_trial=1)
-    assert max_concurrent(resources, cluster_cpus=64) == expected
-
-
-def test_cpu_trials_are_bounded_by_cpus() -> None:
-    resources = Resources(gpus=0, gpus_per_trial=1, cpus_per_trial=2)
-    assert max_concurrent(resources, cluster_cpus=8) == 4
 
 
 def test_gpus_per_trial_flag_takes_a_fraction_and_defaults_to_one() -> None:

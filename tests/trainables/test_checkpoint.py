@@ -1,4 +1,5 @@
-"""trainables.checkpoint: an interrupted training continues exactly as an uninterrupted one."""
+"""trainables.checkpoint: an interrupted training continues exactly as an uninterrupted one;
+a frozen backbone is never saved."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ import pytest
 import torch
 
 from trainables import checkpoint
-from trainables.checkpoint import CHECKPOINT_FILE, TrialState, load_state, save_state
+from trainables.checkpoint import (
+    CHECKPOINT_FILE,
+    RESUME_FILE,
+    SELECTED_FILE,
+    TrialState,
+    load_state,
+    save_state,
+)
 from trainables.engine import DeviceSplit, SplitArrays, seed_everything, train_epoch
+from trainables.model import CNNRNN
 from trainables.network import NetworkSettings, build_network, make_optimizer
 
 SETTINGS = NetworkSettings(cell="gru", seq_len=20, fc_units=48, rnn_hidden=16, dropout=0.5,
@@ -118,7 +127,7 @@ def test_cuda_generators_are_saved_and_restored(tmp_path: Path, monkeypatch) -> 
     monkeypatch.setattr(torch.cuda, "set_rng_state_all", lambda states: restored.append(states))
     run = Run(random_arrays(), seed=0)
     save_state(tmp_path, run.network, run.optimizer, run.generator, TrialState())
-    saved = torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    saved = torch.load(tmp_path / RESUME_FILE, weights_only=True)
     assert [torch.equal(a, b) for a, b in zip(saved["cuda_rng"], devices, strict=True)] == [
         True, True]
     load_state(tmp_path, run.network, run.optimizer, run.generator)
@@ -130,7 +139,7 @@ def test_no_cuda_state_on_a_cpu_machine(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     run = Run(random_arrays(), seed=0)
     save_state(tmp_path, run.network, run.optimizer, run.generator, TrialState())
-    assert "cuda_rng" not in torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)
+    assert "cuda_rng" not in torch.load(tmp_path / RESUME_FILE, weights_only=True)
 
 
 def test_checkpoint_without_extra_or_cuda_state_still_loads(tmp_path: Path) -> None:
@@ -167,3 +176,67 @@ def test_update_best_keeps_running_maxima() -> None:
     assert state.update_best({"target_video_acc": 0.875}) == {
         "best_target_video_acc": 0.875, "best_source_video_acc": 0.75}
     assert checkpoint.TrialState().extra == {} and checkpoint.TrialState().extra is not state.extra
+
+
+def frame_arrays() -> SplitArrays:
+    """Three short videos of 32x32 frames: the network built for them is the whole CNN-RNN."""
+    rng = np.random.default_rng(0)
+    offsets = np.array([0, 3, 5, 8])
+    labels = np.array([0, 1, 2])
+    return SplitArrays("source", "frames", rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8),
+                       np.repeat(labels, np.diff(offsets)), offsets, labels, CLASSES)
+
+
+def cnn_rnn(train_backbone: bool, seed: int) -> tuple[CNNRNN, torch.optim.Optimizer]:
+    settings = NetworkSettings(fc_units=16, rnn_hidden=8, seq_len=4, batch_size=2,
+                               backbone="small", image_size=32)
+    torch.manual_seed(seed)
+    network = build_network(settings, frame_arrays(), train_backbone=train_backbone)
+    assert isinstance(network, CNNRNN) and network.backbone_trainable() == train_backbone
+    return network, make_optimizer(network, settings)
+
+
+def test_a_frozen_backbone_is_never_in_a_checkpoint(tmp_path: Path) -> None:
+    network, optimizer = cnn_rnn(train_backbone=False, seed=0)
+    assert any(key.startswith("backbone.") for key in network.state_dict())
+    save_state(tmp_path, network, optimizer, torch.Generator(), TrialState(epoch=1))
+    checkpoint.save_selected(tmp_path, checkpoint.copy_weights(network), epoch=1)
+    resume = torch.load(tmp_path / RESUME_FILE, weights_only=True)
+    for weights in (resume["network"], checkpoint.load_selected(tmp_path)[0]):
+        assert weights and not any(key.startswith("backbone.") for key in weights)
+        assert set(weights) == {k for k in network.state_dict() if k.startswith("head.")}
+    # Resuming: the head comes from the checkpoint, the backbone stays the one it was built
+    # with (the study's).
+    other, other_optimizer = cnn_rnn(train_backbone=False, seed=1)
+    other.backbone.load_state_dict(network.backbone.state_dict())
+    load_state(tmp_path, other, other_optimizer, torch.Generator())
+    for key, value in network.state_dict().items():
+        assert torch.equal(other.state_dict()[key], value), key
+
+
+def test_a_trained_backbone_is_saved_like_any_layer(tmp_path: Path) -> None:
+    network, optimizer = cnn_rnn(train_backbone=True, seed=0)
+    save_state(tmp_path, network, optimizer, torch.Generator(), TrialState())
+    saved = torch.load(tmp_path / RESUME_FILE, weights_only=True)["network"]
+    assert saved.keys() == network.state_dict().keys()
+
+
+def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    network, optimizer = cnn_rnn(train_backbone=False, seed=0)
+    weights = checkpoint.copy_weights(network)
+    del weights[next(iter(weights))]
+    with pytest.raises(RuntimeError, match="missing"):
+        checkpoint.load_weights(network, weights)
+
+
+def test_a_finished_trials_state_resumes_nothing_but_its_numbers(tmp_path: Path) -> None:
+    run = Run(random_arrays(), seed=0)
+    before = {k: v.clone() for k, v in run.network.state_dict().items()}
+    state = TrialState(epoch=3, best={"target_video_acc": 0.5}, extra={"selected_epoch": 2.0})
+    checkpoint.save_final_state(tmp_path, state)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT_FILE]
+    assert set(torch.load(tmp_path / CHECKPOINT_FILE, weights_only=True)) == {
+        "epoch", "best", "extra"}
+    assert load_state(tmp_path, run.network, run.optimizer, run.generator) == state
+    assert all(torch.equal(v, before[k]) for k, v in run.network.state_dict().items())
+    assert checkpoint.load_selected(tmp_path) is None and SELECTED_FILE == "best.pt"

@@ -1,12 +1,18 @@
-"""NetA's plain loop: Table VII's distances, the selected epoch, seeds of repeats."""
+"""NetA's plain loop: Table VII's distances, the selected epoch, seeds of repeats, its
+checkpoints (the finished trial's holds the selected epoch's weights; resume is exact)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
+import torch
 
+from trainables.checkpoint import CHECKPOINT_FILE, RESUME_FILE, SELECTED_FILE, load_selected
 from trainables.engine import SplitArrays, StudyArrays
-from trainables.neta import CHECKPOINT_SCORE, centroid_metrics, train_neta, trial_seed
+from trainables.neta import centroid_metrics, train_neta, trial_seed
 
 CLASSES = ("a", "b", "c", "d")
 
@@ -43,22 +49,90 @@ def _split(rng: np.random.Generator, name: str) -> SplitArrays:
                        labels, CLASSES)
 
 
-def test_selected_epoch_figures_are_read_at_that_epoch() -> None:
+def _study() -> StudyArrays:
     rng = np.random.default_rng(1)
-    data = StudyArrays(_split(rng, "s"), _split(rng, "t"), _split(rng, "h"))
-    config = {"lam": 1.0, "normalisation": "softmax", "cell": "gru", "seq_len": 8,
-              "epochs": 5, "seed": 0, "metric": "target_frame_acc", "fc_units": 32,
-              "batch_size": 4}
+    return StudyArrays(_split(rng, "s"), _split(rng, "t"), _split(rng, "h"))
+
+
+CONFIG = {"lam": 1.0, "normalisation": "softmax", "cell": "gru", "seq_len": 8, "epochs": 5,
+          "seed": 0, "metric": "target_frame_acc", "fc_units": 32, "batch_size": 4}
+#: With this seed epoch 3 is selected, and epoch 5 ties it (the first of tied epochs counts).
+TIED = {**CONFIG, "seed": 1}
+Z = np.zeros((4, 128), np.float32)
+
+
+def test_selected_epoch_figures_are_read_at_that_epoch() -> None:
+    data = _study()
     rows: list[dict] = []
-    train_neta(config, data, np.zeros((4, 128), np.float32),
-               report=lambda metrics, _write: rows.append(metrics))
+    train_neta(CONFIG, data, Z, report=lambda metrics, _write: rows.append(metrics))
     targets = [row["target_frame_acc"] for row in rows]
     chosen = rows[int(np.argmax(targets))]  # the first epoch with the best value
     last = rows[-1]
     assert last["selected_epoch"] == chosen["epoch"]
     for name in ("heldout_video_acc", "heldout_frame_acc", "source_video_acc"):
         assert last[f"selected_{name}"] == chosen[name]
-    assert [row[CHECKPOINT_SCORE] >= 0 for row in rows] == \
-        [t > max(targets[:n], default=-1) for n, t in enumerate(targets)]
     assert last["steps"] == sum(-(-sum(-(-n // 4) for n in np.diff(data.source.video_offsets))
                                   // 4) for _ in rows)
+
+
+class Recorder:
+    """A report hook that writes every epoch's checkpoint to a folder of its own."""
+
+    def __init__(self, root: Path) -> None:
+        self.root, self.rows, self.folders = root, [], []
+
+    def __call__(self, metrics: dict[str, Any], write_checkpoint) -> None:
+        folder = self.root / f"epoch_{metrics['epoch']}"
+        folder.mkdir(parents=True)
+        write_checkpoint(folder)
+        self.rows.append(metrics)
+        self.folders.append(folder)
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def test_the_finished_trials_checkpoint_holds_the_selected_epochs_weights(
+        tmp_path: Path) -> None:
+    run = Recorder(tmp_path)
+    train_neta(TIED, _study(), Z, report=run)
+    selected = int(run.rows[-1]["selected_epoch"])
+    assert selected == 3 and run.rows[-1]["target_frame_acc"] == run.rows[2]["target_frame_acc"]
+    # Every epoch before the last can be resumed; the last keeps no optimiser or weights
+    # beyond the selected epoch's.
+    for folder in run.folders[:-1]:
+        assert _files(folder) == [SELECTED_FILE, RESUME_FILE, CHECKPOINT_FILE]
+    final = run.folders[-1]
+    assert _files(final) == [SELECTED_FILE, CHECKPOINT_FILE]
+    assert set(torch.load(final / CHECKPOINT_FILE, weights_only=True)) == {
+        "epoch", "best", "extra"}
+    weights, epoch = load_selected(final)
+    assert epoch == selected
+    # The network as it was at the selected epoch (written to that epoch's resume file).
+    at_selected = torch.load(run.folders[selected - 1] / RESUME_FILE,
+                             weights_only=True)["network"]
+    last = torch.load(run.folders[-2] / RESUME_FILE, weights_only=True)["network"]
+    assert weights.keys() == at_selected.keys()
+    assert all(torch.equal(weights[key], at_selected[key]) for key in weights)
+    assert not all(torch.equal(weights[key], last[key]) for key in weights)
+
+
+@pytest.mark.parametrize("killed_after", [2, 4])  # before and after the selected epoch 3
+def test_resuming_mid_run_reproduces_the_uninterrupted_run(tmp_path: Path,
+                                                           killed_after: int) -> None:
+    straight = Recorder(tmp_path / "straight")
+    train_neta(TIED, _study(), Z, report=straight)
+    resumed = Recorder(tmp_path / "resumed")
+    state = train_neta(TIED, _study(), Z, report=resumed,
+                       resume_from=straight.folders[killed_after - 1])
+    assert [row["epoch"] for row in resumed.rows] == list(range(killed_after + 1, 6))
+    assert resumed.rows == straight.rows[killed_after:]
+    assert state.epoch == TIED["epochs"]
+    ours, theirs = load_selected(resumed.folders[-1]), load_selected(straight.folders[-1])
+    assert ours[1] == theirs[1]
+    assert all(torch.equal(ours[0][key], theirs[0][key]) for key in theirs[0])
+    # A finished trial resumed (Tune restoring it after its last report) ends at once.
+    again = Recorder(tmp_path / "again")
+    state = train_neta(TIED, _study(), Z, report=again, resume_from=straight.folders[-1])
+    assert again.rows == [] and state.epoch == TIED["epochs"]
