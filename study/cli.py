@@ -14,6 +14,7 @@ from trainables.config import (
     BACKBONES,
     BATCH_SIZE,
     HELDOUT,
+    INPUT_NORMS,
     LEARNING_RATE,
     SELECTION_ACCURACIES,
     TRACKED_ACCURACIES,
@@ -181,7 +182,13 @@ def build_parser() -> OneLineParser:
                        help="frozen CNN: vgg16 (Table I) or a small CPU-friendly CNN [small].")
     model.add_argument("--backbone-weights", default=None,
                        help="VGG-Face or torchvision VGG-16 state dict (.pt), loaded with "
-                            "weights_only.")
+                            "weights_only; python -m study.convert_weights makes one from "
+                            "Oxford's vgg_face.mat or VGG_FACE.t7.")
+    model.add_argument("--input-norm", default=None, choices=INPUT_NORMS,
+                       help="how frames reach the CNN: paper ([-1, 1], Section IV-B) or "
+                            "vggface (0-255 RGB minus VGG-Face's mean colour, as VGG-Face was "
+                            "trained; needs --backbone vgg16 and VGG-Face --backbone-weights) "
+                            "[paper].")
     model.add_argument("--train-backbone", action="store_true", default=None,
                        help="train the CNN too (the paper keeps it frozen); disables the "
                             "feature cache.")

@@ -46,9 +46,12 @@ class Backbone:
 
     @classmethod
     def build(cls, name: str, weights: str | None, trainable: bool, seed: int,
-              image_size: int = IMAGE_SIZE) -> Backbone:
+              image_size: int = IMAGE_SIZE, input_norm: str = "paper") -> Backbone:
+        """The CNN with its weights; with ``input_norm="vggface"`` it takes the same [-1, 1]
+        frames and maps them to VGG-Face's input in its first layer, whose buffers are part of
+        ``state`` and so of ``key`` (the feature cache's and the study's fingerprint)."""
         torch.manual_seed(seed)  # an un-pretrained backbone is still the same in every run
-        module = build_backbone(name, weights, trainable=trainable or None)
+        module = build_backbone(name, weights, trainable=trainable or None, input_norm=input_norm)
         state = {key: value.detach().cpu() for key, value in module.state_dict().items()}
         return cls(name, state, backbone_fingerprint(module, image_size), trainable, image_size)
 
@@ -56,9 +59,10 @@ class Backbone:
     def for_study(cls, settings: StudySettings) -> Backbone:
         """The study's CNN; a wrong --backbone-weights file is refused here, before data."""
         return cls.build(settings.backbone, settings.backbone_weights, settings.train_backbone,
-                         settings.seed)
+                         settings.seed, input_norm=settings.input_norm)
 
     def module(self) -> torch.nn.Module:
+        """A fresh copy of the CNN, frozen (the input layer comes back with ``state``)."""
         module = build_backbone(self.name, trainable=None)
         module.load_state_dict(self.state)
         return module

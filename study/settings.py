@@ -34,6 +34,7 @@ class StudySettings:
     confirm_top: int = defaults.CONFIRM_TOP
     backbone: str = "small"
     backbone_weights: str | None = None
+    input_norm: str = "paper"             # "vggface": VGG-Face's own input (trainables.backbones)
     train_backbone: bool = False
     batch_size: int = BATCH_SIZE
     lr: float = LEARNING_RATE
@@ -86,6 +87,11 @@ def new_settings(typed: dict[str, Any]) -> StudySettings:
         given["target_holdout"] = 0.0  # the test split is the held-out set
     if len(given.get("classes", DEFAULT_CLASSES)) < 2:
         raise UserInputError("--classes needs at least two comma-separated class names")
+    if given.get("input_norm", "paper") != "paper" and (
+            given.get("backbone") != "vgg16" or not given.get("backbone_weights")):
+        raise UserInputError(f"--input-norm {given['input_norm']} feeds frames as VGG-Face was "
+                             f"trained on: it needs --backbone vgg16 and --backbone-weights "
+                             f"with VGG-Face's weights")
     return StudySettings(**given)
 
 

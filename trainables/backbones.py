@@ -6,6 +6,17 @@ poolings; SmallCNN: 128 x 6 x 6 after four), so the head of Section IV-A is the 
 
 Pre-trained weights are read with ``torch.load(..., weights_only=True)`` only: a checkpoint is
 data, and a pickle that carries code must be refused, never executed.
+
+Frames always arrive in ``[-1, 1]``, RGB. With ``input_norm="vggface"`` the VGG backbone maps
+them to what VGG-Face was trained on (0-255 pixels minus the mean colour) in its own first
+layer, :class:`VGGFaceInput`: exact at every pixel, borders included (folding the map into
+conv1_1's weights would not be, since zero padding in [-1, 1] is not zero padding in pixels).
+Its two buffers are part of the backbone's state, so the state (and the feature cache key
+hashed from it) says how frames are fed, and a backbone rebuilt from it feeds them the same way.
+
+Every loaded VGG-Face file takes RGB: the two public conversions of the Torch7 release
+(``conv_1_1.*``, ``features.conv_1_1.*``) take BGR, as that release does, so their conv1_1
+input channels are reversed on loading (an exact re-indexing).
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from trainables.config import BACKBONES, IMAGE_SIZE
+from trainables.config import BACKBONES, IMAGE_SIZE, INPUT_NORMS, VGGFACE_MEAN_RGB
 from trainables.errors import UserInputError
 
 #: VGG-16 configuration "D" (Table I, blocks 1-5): conv widths, "M" = 2x2 max pooling.
@@ -27,8 +38,12 @@ VGG16_CONFIG: tuple[int | str, ...] = (
 )
 SMALL_CNN_CHANNELS: tuple[int, ...] = (16, 32, 64, 128)
 
-# A converted VGG-Face checkpoint names its convs conv<block>_<layer>; any prefix is allowed.
-_VGGFACE_KEY = re.compile(r"(?:^|\.)conv(\d)_(\d)\.(weight|bias)$")
+# A converted VGG-Face checkpoint names its convs conv<block>_<layer> (from the MatConvNet
+# release: RGB) or conv_<block>_<layer> (ports of the Torch7 release: BGR); any prefix.
+_VGGFACE_KEY = re.compile(r"(?:^|\.)conv(_?)(\d)_(\d)\.(weight|bias)$")
+_FIRST_CONV = "features.0.weight"
+#: The VGG backbone's fixed input layer (a child module; its buffers are not weights).
+INPUT_LAYER = "input_norm"
 _HOW_MANY_NAMED = 3
 _ANSI_CODE = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -67,18 +82,56 @@ def _vggface_index() -> dict[tuple[int, int], int]:
 
 
 _VGGFACE_TO_FEATURES = _vggface_index()
+#: VGG-Face's conv names in order, ``conv1_1`` ... ``conv5_3``, with (in, out) channels.
+VGGFACE_CONVS: dict[str, tuple[int, int]] = {
+    f"conv{block}_{layer}": (conv.in_channels, conv.out_channels)
+    for (block, layer), conv in zip(
+        _VGGFACE_TO_FEATURES,
+        [m for m in _vgg_layers(VGG16_CONFIG) if isinstance(m, nn.Conv2d)], strict=True)
+}
+
+
+class VGGFaceInput(nn.Module):
+    """The paper's frames ``x`` in [-1, 1] -> VGG-Face's input ``(x + 1) * 127.5 - mean``.
+
+    Per channel, RGB: ``x * scale + shift`` with ``scale = 127.5`` and
+    ``shift = 127.5 - mean``; applied before conv1_1's zero padding, so exact everywhere.
+    """
+
+    def __init__(self, mean: tuple[float, float, float] = VGGFACE_MEAN_RGB) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.full((3,), 127.5))
+        self.register_buffer("shift", 127.5 - torch.tensor(mean, dtype=torch.float32))
+
+    def forward(self, frames: Tensor) -> Tensor:
+        return frames * self.scale.view(3, 1, 1) + self.shift.view(3, 1, 1)
 
 
 class VGG16Conv(nn.Module):
-    """VGG-16 conv blocks 1-5 of Table I (13 convs, 5 poolings), indexed like torchvision."""
+    """VGG-16 conv blocks 1-5 of Table I (13 convs, 5 poolings), indexed like torchvision.
 
-    def __init__(self) -> None:
+    ``input_norm="vggface"`` adds :class:`VGGFaceInput` before the convs. A state that holds
+    its buffers adds it on loading too, so ``VGG16Conv().load_state_dict(state)`` rebuilds the
+    backbone the state came from.
+    """
+
+    def __init__(self, input_norm: str = "paper") -> None:
         super().__init__()
+        self.register_module(INPUT_LAYER, VGGFaceInput() if input_norm == "vggface" else None)
         self.features = nn.Sequential(*_vgg_layers(VGG16_CONFIG))
 
     def forward(self, frames: Tensor) -> Tensor:
         """``(B, 3, H, W)`` -> ``(B, 512 * (H // 32) * (W // 32))``."""
+        if self.input_norm is not None:
+            frames = self.input_norm(frames)
         return torch.flatten(self.features(frames), start_dim=1)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        if self.input_norm is None and any(key.startswith(f"{prefix}{INPUT_LAYER}.")
+                                           for key in state_dict):
+            device = self.features[0].weight.device
+            self.register_module(INPUT_LAYER, VGGFaceInput().to(device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class SmallCNN(nn.Module):
@@ -115,16 +168,24 @@ def set_trainable(module: nn.Module, trainable: bool) -> None:
 
 
 def build_backbone(
-    name: str, weights: str | Path | None = None, *, trainable: bool | None = None
+    name: str, weights: str | Path | None = None, *, trainable: bool | None = None,
+    input_norm: str = "paper",
 ) -> nn.Module:
     """Build backbone ``name`` (one of ``BACKBONES``), optionally loading ``weights``.
 
     ``trainable=None`` (the default) or ``False`` freezes it, as the paper keeps the pre-trained
     conv layers fixed (Section IV-A); ``trainable=True`` lets them be fine-tuned.
+    ``input_norm`` (one of ``INPUT_NORMS``): "vggface" feeds the VGG backbone VGG-Face's input.
     """
     if name not in BACKBONES or name not in _CONSTRUCTORS:
         raise UserInputError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
-    backbone = _CONSTRUCTORS[name]()
+    if input_norm not in INPUT_NORMS:
+        raise UserInputError(f"unknown input normalisation {input_norm!r}; choose one of "
+                             f"{', '.join(INPUT_NORMS)}")
+    if input_norm != "paper" and name != "vgg16":
+        raise UserInputError(f"--input-norm {input_norm} is VGG-Face's input: it needs "
+                             f"--backbone vgg16, not {name}")
+    backbone = _CONSTRUCTORS[name](input_norm) if name == "vgg16" else _CONSTRUCTORS[name]()
     if weights is not None:
         load_backbone_weights(backbone, weights)
     set_trainable(backbone, bool(trainable))
@@ -162,13 +223,26 @@ def _read_checkpoint(path: Path) -> Mapping[str, Tensor]:
     return tensors
 
 
-def _canonical_key(key: str) -> str:
-    """Rename a VGG-Face ``[prefix.]convB_L.weight`` key to torchvision's ``features.N.weight``."""
+def _canonical_key(key: str) -> tuple[str, bool]:
+    """Rename a VGG-Face ``[prefix.]conv[_]B_L.weight`` key to torchvision's
+    ``features.N.weight``; and whether it is named as the Torch7 ports name it (BGR)."""
     match = _VGGFACE_KEY.search(key)
     if match is None:
-        return key
-    position = _VGGFACE_TO_FEATURES.get((int(match.group(1)), int(match.group(2))))
-    return key if position is None else f"features.{position}.{match.group(3)}"
+        return key, False
+    position = _VGGFACE_TO_FEATURES.get((int(match.group(2)), int(match.group(3))))
+    if position is None:
+        return key, False
+    return f"features.{position}.{match.group(4)}", match.group(1) == "_"
+
+
+def _missing_keys(missing: list[str], keys: list[str], path: Path) -> BackboneWeightsError:
+    """One line naming the first missing keys and, when nothing matched, what the file has."""
+    named = ", ".join(missing[:_HOW_MANY_NAMED])
+    extra = len(missing) - _HOW_MANY_NAMED
+    more = f" and {extra} more" if extra > 0 else ""
+    has = (f"; its keys look like {', '.join(keys[:_HOW_MANY_NAMED])} (VGG-16 files need "
+           f"features.N.*, conv1_1.*, conv_1_1.* or features.conv_1_1.* names)") if keys else ""
+    return BackboneWeightsError(f"{path} is missing {len(missing)} key(s): {named}{more}{has}")
 
 
 def _match_keys(
@@ -177,11 +251,17 @@ def _match_keys(
     """Pick the checkpoint tensor for each expected key: exact name, else a unique ``*.key``.
 
     The suffix rule accepts wrappers such as ``module.`` or ``backbone.``; extra keys
-    (torchvision's ``classifier.*``, VGG-Face's ``fc6``-``fc8``) are ignored.
+    (torchvision's ``classifier.*``, VGG-Face's ``fc6``-``fc8``) are ignored. A first conv
+    named as the Torch7 ports name it takes BGR: its input channels are reversed to RGB.
     """
     renamed: dict[str, Tensor] = {}
+    bgr: set[str] = set()
     for key, tensor in tensors.items():
-        renamed.setdefault(_canonical_key(key), tensor)
+        name, torch7 = _canonical_key(key)
+        if name not in renamed:
+            renamed[name] = tensor
+            if torch7:
+                bgr.add(name)
     chosen: dict[str, Tensor] = {}
     missing: list[str] = []
     for key in expected:
@@ -193,33 +273,36 @@ def _match_keys(
                 f"{path}: key {key!r} is ambiguous ({', '.join(sorted(candidates)[:3])})"
             )
         if candidates:
-            chosen[key] = renamed[candidates[0]]
+            tensor = renamed[candidates[0]]
+            bgr_input = key == _FIRST_CONV and candidates[0] in bgr and tensor.dim() == 4
+            chosen[key] = tensor.flip(1) if bgr_input else tensor
         else:
             missing.append(key)
     if missing:
-        named = ", ".join(missing[:_HOW_MANY_NAMED])
-        extra = len(missing) - _HOW_MANY_NAMED
-        more = f" and {extra} more" if extra > 0 else ""
-        raise BackboneWeightsError(f"{path} is missing {len(missing)} key(s): {named}{more}")
+        raise _missing_keys(missing, [] if chosen else list(tensors), path)
     return chosen
 
 
 def load_backbone_weights(backbone: nn.Module, path: str | Path) -> None:
     """Copy the weights in ``path`` into ``backbone``; raise ``BackboneWeightsError`` if unfit.
 
-    Accepts torchvision's VGG-16 layout (``features.N.*``), a converted VGG-Face layout
-    (``conv1_1.weight`` ... ``conv5_3.bias``, any prefix) and either wrapped in ``state_dict``.
+    Accepts torchvision's VGG-16 layout (``features.N.*``) and the VGG-Face layouts
+    ``conv1_1.*`` (vgg_face_dag.pth, ``python -m study.convert_weights``), ``conv_1_1.*``
+    (vgg-face.pytorch) and ``features.conv_1_1.*`` (PyVGGFace), ``conv1_1`` ... ``conv5_3``
+    with any prefix, each also wrapped in ``state_dict``. The backbone's input layer
+    (:class:`VGGFaceInput`) is not read from the file: it is fixed, not learned.
     """
     path = Path(path).expanduser()
     target = backbone.state_dict()
-    chosen = _match_keys(list(target), _read_checkpoint(path), path)
+    weights = [key for key in target if not key.startswith(f"{INPUT_LAYER}.")]
+    chosen = _match_keys(weights, _read_checkpoint(path), path)
     for key, tensor in chosen.items():
         if tensor.shape != target[key].shape:
             raise BackboneWeightsError(
                 f"{path}: shape mismatch for {key}: file has {tuple(tensor.shape)}, "
                 f"backbone expects {tuple(target[key].shape)}"
             )
-    backbone.load_state_dict(chosen, strict=True)
+    backbone.load_state_dict({**target, **chosen}, strict=True)
     _feature_dims.pop(backbone, None)
 
 

@@ -49,6 +49,11 @@ NORMALISATIONS: tuple[str, ...] = ("softmax", "linear")
 DISTANCE_TEMPERATURE = 1.0
 CELLS: tuple[str, ...] = ("gru", "blstm")
 BACKBONES: tuple[str, ...] = ("small", "vgg16")
+#: How frames reach the backbone: "paper" feeds [-1, 1] (Section IV-B); "vggface" feeds what
+#: VGG-Face was trained on, 0-255 RGB pixels minus VGGFACE_MEAN_RGB (trainables.backbones).
+INPUT_NORMS: tuple[str, ...] = ("paper", "vggface")
+#: VGG-Face's training-set mean per colour (R, G, B), as its MatConvNet release records it.
+VGGFACE_MEAN_RGB: tuple[float, float, float] = (129.1863, 104.7624, 93.5940)
 
 
 def cache_root() -> Path:

@@ -18,7 +18,7 @@ import torch
 from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE, cache_root
 from trainables.errors import DataError
 from trainables.frame_cache import build_frame_cache, cache_key_for, read_frame_cache
-from trainables.video_listing import read_manifest, scan_split
+from trainables.video_listing import VideoRecord, read_manifest, scan_split
 
 
 @dataclass
@@ -78,6 +78,18 @@ def load_split(root: str | Path, split: str, classes: Sequence[str] = DEFAULT_CL
     else:
         records = scan_split(root, split, classes)
         base = Path(root).expanduser()
+    return load_videos(records, base, split, classes, cache_dir=cache_dir,
+                       image_size=image_size, num_workers=num_workers, progress=progress)
+
+
+def load_videos(records: Sequence[VideoRecord], base: Path, split: str,
+                classes: Sequence[str] = DEFAULT_CLASSES, *, cache_dir: str | Path | None = None,
+                image_size: int = IMAGE_SIZE, num_workers: int | None = None,
+                progress: bool = True) -> SplitData:
+    """The frames of these videos as one split, from the frame cache (decoded on a miss);
+    file names in the cache key are relative to ``base``. A video's label may be
+    :data:`~trainables.video_listing.UNLABELLED`."""
+    classes = tuple(classes)
     cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root() / "frames"
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = cache_key_for(records, base, classes, image_size)
@@ -97,7 +109,8 @@ def _split_data(split: str, classes: tuple[str, ...], key: str, frames: np.ndarr
     video_labels = np.asarray(index["video_labels"], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     frame_video = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    per_class = np.bincount(video_labels, minlength=len(classes)).tolist()
+    labelled = video_labels[video_labels >= 0]  # unlabelled videos count in no class
+    per_class = np.bincount(labelled, minlength=len(classes)).tolist()
     videos_per_class = dict(zip(classes, per_class, strict=True))
     report = DataReport(split=split, videos=len(counts), frames=int(offsets[-1]),
                         skipped_frames=list(index["skipped_frames"]),

@@ -18,14 +18,20 @@ def video_scores(frame_scores: np.ndarray, video_offsets: np.ndarray) -> np.ndar
     return sums / lengths
 
 
+def predicted(scores: np.ndarray) -> np.ndarray:
+    """The class every row of ``(M, C)`` scores predicts: its arg-max (the first on ties), as
+    every accuracy here counts it."""
+    return scores.argmax(axis=1)
+
+
 def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows whose arg-max matches the label."""
-    return float(np.mean(scores.argmax(axis=1) == labels)) if len(labels) else float("nan")
+    return float(np.mean(predicted(scores) == labels)) if len(labels) else float("nan")
 
 
 def per_class_accuracy(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Recall of each class (the paper's per-category accuracy, Tables III-IV); NaN if absent."""
-    predictions = scores.argmax(axis=1)
+    predictions = predicted(scores)
     result = np.full(num_classes, np.nan)
     for cls in np.unique(labels):
         result[cls] = np.mean(predictions[labels == cls] == cls)

@@ -21,6 +21,7 @@ from trainables.config import DEFAULT_CLASSES
 from trainables.errors import DataError
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg"})
+UNLABELLED = -1  # the label of a video whose emotion is not known (new videos to score)
 
 EMOTION_ALIASES: dict[str, str] = {
     "neutral": "Neutral", "neutrality": "Neutral", "none": "Neutral",
@@ -66,7 +67,7 @@ def class_index(name: str, classes: Sequence[str]) -> int | None:
     return None
 
 
-def _accepted_names(classes: Sequence[str]) -> str:
+def accepted_names(classes: Sequence[str]) -> str:
     """Human-readable list of folder/label names that map onto ``classes``."""
     parts = []
     for cls in classes:
@@ -112,6 +113,21 @@ def _video_record(video_dir: Path, video_id: str, label: int) -> VideoRecord:
     return VideoRecord(video_id, video_dir, label, frames)
 
 
+def frames_folder(directory: str | Path, label: int = UNLABELLED) -> VideoRecord:
+    """One video given as its folder of frames, its name as its id (new videos to score)."""
+    directory = Path(directory).expanduser()
+    if not directory.is_dir():
+        raise DataError(f"{directory} is not a folder; pass one folder of frames per video")
+    if not _frame_files(directory):
+        inside = [p.name for p in directory.iterdir() if p.is_dir() and _visible(p)]
+        more = ", ..." if len(inside) > 3 else ""
+        hint = (f"it holds folders ({', '.join(sorted(inside)[:3])}{more}): pass each video's "
+                f"folder, or a data root with --data-root" if inside else
+                "add its frames, or leave it out")
+        raise DataError(f"{directory} holds no .png/.jpg/.jpeg frame; {hint}")
+    return _video_record(directory, directory.name, label)
+
+
 def _check_every_class(records: Sequence[VideoRecord], classes: Sequence[str],
                        where: Path, split: str) -> None:
     present = {r.label for r in records}
@@ -123,11 +139,12 @@ def _check_every_class(records: Sequence[VideoRecord], classes: Sequence[str],
 
 
 def scan_split(root: str | Path, split: str,
-               classes: Sequence[str] = DEFAULT_CLASSES) -> list[VideoRecord]:
+               classes: Sequence[str] = DEFAULT_CLASSES, *,
+               every_class: bool = True) -> list[VideoRecord]:
     """List the videos of ``ROOT/<split>/<Emotion>/<video>/`` (folder names case-insensitive).
 
     Raises :class:`DataError` for a missing root or split, an unknown emotion folder,
-    an empty video folder, or a class without any video.
+    an empty video folder, or (``every_class``) a class without any video.
     """
     split_dir = _find_split_dir(Path(root).expanduser(), split)
     records = []
@@ -135,11 +152,12 @@ def scan_split(root: str | Path, split: str,
         label = class_index(emotion_dir.name, classes)
         if label is None:
             raise DataError(f"unknown emotion folder {emotion_dir}; rename it to one of: "
-                            f"{_accepted_names(classes)}")
+                            f"{accepted_names(classes)}")
         for video_dir in sorted((p for p in emotion_dir.iterdir() if p.is_dir() and _visible(p)),
                                 key=lambda p: natural_key(p.name)):
             records.append(_video_record(video_dir, f"{emotion_dir.name}/{video_dir.name}", label))
-    _check_every_class(records, classes, split_dir, split)
+    if every_class:
+        _check_every_class(records, classes, split_dir, split)
     return records
 
 
@@ -159,11 +177,13 @@ def _manifest_rows(manifest: Path) -> list[dict[str, str]]:
 
 
 def read_manifest(manifest: str | Path, split: str,
-                  classes: Sequence[str] = DEFAULT_CLASSES) -> list[VideoRecord]:
+                  classes: Sequence[str] = DEFAULT_CLASSES, *,
+                  every_class: bool = True) -> list[VideoRecord]:
     """Videos of ``split`` listed in a CSV manifest with columns ``video_dir,label,split``.
 
     ``video_dir`` is absolute or relative to the manifest's folder; labels and split names
-    match case-insensitively (labels also through :data:`EMOTION_ALIASES`).
+    match case-insensitively (labels also through :data:`EMOTION_ALIASES`). ``every_class``:
+    refuse a class without any video.
     """
     manifest = Path(manifest).expanduser()
     rows = _manifest_rows(manifest)
@@ -178,7 +198,7 @@ def read_manifest(manifest: str | Path, split: str,
         label = class_index(row["label"], classes)
         if label is None:
             raise DataError(f"manifest {manifest} line {line}: unknown label '{row['label']}'; "
-                            f"use one of: {_accepted_names(classes)}")
+                            f"use one of: {accepted_names(classes)}")
         video_dir = Path(row["video_dir"]).expanduser()
         video_dir = video_dir if video_dir.is_absolute() else manifest.parent / video_dir
         if not video_dir.is_dir() or row["video_dir"] in seen:
@@ -187,5 +207,6 @@ def read_manifest(manifest: str | Path, split: str,
                             "fix the row or remove it")
         seen.add(row["video_dir"])
         records.append(_video_record(video_dir, row["video_dir"], label))
-    _check_every_class(records, classes, manifest, split)
+    if every_class:
+        _check_every_class(records, classes, manifest, split)
     return records

@@ -17,7 +17,7 @@ from study.inputs import Backbone, StudyInputs, features_here
 from study.layout import read_json, relative
 from study.report.records import Study, TrialRecord
 from trainables.checkpoint import load_weights, selected_weights
-from trainables.config import DISTANCE_TEMPERATURE
+from trainables.config import DISTANCE_TEMPERATURE, SOURCE
 from trainables.engine import DeviceSplit, Evaluation, SplitArrays, StudyArrays, evaluate
 from trainables.errors import UserInputError
 from trainables.network import NetworkSettings, build_network
@@ -73,11 +73,13 @@ class Evaluator:
         self._backbone_state = inputs.backbone_state
         return None
 
-    def network(self, trial: TrialRecord) -> torch.nn.Module:
-        """NetA with the weights of the trial's selected epoch; a frozen backbone (never in a
-        checkpoint) is the study's own."""
-        assert self._data is not None and trial.checkpoint is not None
-        network = build_network(NetworkSettings.from_config(trial.config), self._data.source,
+    def network(self, trial: TrialRecord, inputs: SplitArrays | None = None) -> torch.nn.Module:
+        """NetA with the weights of the trial's selected epoch, for inputs of the kind and
+        width of ``inputs`` (the study's source split by default); a frozen backbone (never
+        in a checkpoint) is the study's own."""
+        assert trial.checkpoint is not None
+        network = build_network(NetworkSettings.from_config(trial.config),
+                                self.arrays(SOURCE) if inputs is None else inputs,
                                 self._backbone_state, trial.config.get("train_backbone", False))
         load_weights(network, selected_weights(trial.checkpoint))
         return network
@@ -86,14 +88,19 @@ class Evaluator:
         """``trainables.engine.evaluate`` of the trial's kept checkpoint on ``role``'s split."""
         key = (trial.trial_id, role)
         if key not in self._cache:
-            settings = NetworkSettings.from_config(trial.config)
-            split = DeviceSplit.create(self.arrays(role), torch.device("cpu"))
-            self._cache[key] = evaluate(
-                self.network(trial), split, torch.as_tensor(self.z), lam=trial.lam,
-                normalisation=trial.config["normalisation"],
-                tau=float(trial.config.get("tau", DISTANCE_TEMPERATURE)),
-                seq_len=settings.seq_len, batch_size=settings.batch_size)
+            self._cache[key] = self.score(trial, self.arrays(role))
         return self._cache[key]
+
+    def score(self, trial: TrialRecord, arrays: SplitArrays) -> Evaluation:
+        """``trainables.engine.evaluate`` of the trial's kept checkpoint on any videos in the
+        study's classes and input kind: the trial's lam, normalisation, tau, window length
+        (``seq_len``) and batch size, Z from NetB."""
+        settings = NetworkSettings.from_config(trial.config)
+        split = DeviceSplit.create(arrays, torch.device("cpu"))
+        return evaluate(self.network(trial, arrays), split, torch.as_tensor(self.z),
+                        lam=trial.lam, normalisation=trial.config["normalisation"],
+                        tau=float(trial.config.get("tau", DISTANCE_TEMPERATURE)),
+                        seq_len=settings.seq_len, batch_size=settings.batch_size)
 
     def arrays(self, role: str) -> SplitArrays:
         assert self._data is not None

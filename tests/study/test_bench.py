@@ -99,6 +99,7 @@ def test_cache_comparison_extracts_b_features_with_a_backbone(monkeypatch) -> No
         assert torch.equal(used[0][key], value), key
 
 
+@pytest.mark.slow  # trains the default network for two epochs
 def test_checkpoint_row_weighs_the_finished_trials_weights_alone() -> None:
     """(f): a finished trial's checkpoint is the default network's float32 weights (plus a
     few kB of numbers); a running one adds Adam's two moments and the latest weights."""

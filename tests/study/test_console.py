@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from ray.train._internal.storage import StorageContext
 from ray.tune.experiment import Trial
 from ray.tune.utils.log import set_verbosity
@@ -11,6 +12,7 @@ from ray.tune.utils.log import set_verbosity
 from study.console import StudyReporter
 
 
+@pytest.mark.slow  # a real Tuner on a local Ray
 def test_the_status_block_names_the_results_folder(local_ray: None, tmp_path: Path) -> None:
     storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="study",
                              trial_dir_name="trial_a")

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from study import inputs
 from study.data_roles import study_arrays
 from study.inputs import Backbone, StudyInputs, features_here, split_features
-from study.settings import StudySettings
+from study.settings import StudySettings, new_settings, resumed_settings
+from trainables.backbones import VGG16Conv, build_backbone
 from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE
 from trainables.data import load_split, to_model_input
+from trainables.errors import UserInputError
 from trainables.features import feature_cache_path
 
 HERE = features_here(progress=False)
@@ -55,3 +58,32 @@ def test_trainable_backbone_falls_back_to_frames(tiny_data: Path) -> None:
     data = arrays(tiny_data, backbone)
     assert data.kind == "frames" and data.source.inputs.dtype == np.uint8
     assert data.source.inputs.shape[1:] == (IMAGE_SIZE, IMAGE_SIZE, 3)
+
+
+def test_vggface_input_changes_the_feature_key_and_fingerprint(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    torch.save(VGG16Conv().state_dict(), tmp_path / "vgg.pt")
+    weights = str(tmp_path / "vgg.pt")
+    paper = Backbone.for_study(StudySettings(backbone="vgg16", backbone_weights=weights))
+    vggface = Backbone.for_study(StudySettings(backbone="vgg16", backbone_weights=weights,
+                                               input_norm="vggface"))
+    assert paper.key != vggface.key  # the feature cache's key and the study's fingerprint
+    assert feature_cache_path("f" * 64, paper.key) != feature_cache_path("f" * 64, vggface.key)
+    # A paper study's CNN state (and so its key) is what it was before input_norm existed.
+    assert set(paper.state) == set(VGG16Conv().state_dict())
+    frames = to_model_input(np.full((1, 32, 32, 3), 129, dtype=np.uint8))
+    with torch.no_grad():  # the state rebuilds the CNN with VGG-Face's input layer
+        assert torch.equal(vggface.module()(frames), build_backbone(
+            "vgg16", weights, input_norm="vggface")(frames))
+
+
+def test_input_norm_is_a_setting_of_the_study() -> None:
+    stored = StudySettings().to_dict()
+    del stored["input_norm"]  # a study from before the flag
+    assert StudySettings.from_dict(stored).input_norm == "paper"
+    with pytest.raises(UserInputError, match="--input-norm vggface differs"):
+        resumed_settings({"input_norm": "vggface"}, stored)
+    with pytest.raises(UserInputError, match="--backbone-weights"):
+        new_settings({"backbone": "vgg16", "input_norm": "vggface"})
+    with pytest.raises(UserInputError, match="--backbone vgg16"):
+        new_settings({"backbone_weights": "/w.pt", "input_norm": "vggface"})

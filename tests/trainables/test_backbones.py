@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -16,6 +17,7 @@ from trainables.backbones import (
     feature_dim,
     load_backbone_weights,
 )
+from trainables.data import to_model_input
 from trainables.errors import UserInputError
 
 # torchvision's conv positions in vgg16().features, written out by hand as VGG-Face names them.
@@ -72,6 +74,93 @@ def test_vggface_layout_loads(tmp_path: Path, vgg_weights: dict[str, torch.Tenso
     backbone = build_backbone("vgg16", path, trainable=True)
     assert_same_weights(backbone, vgg_weights)
     assert all(p.requires_grad for p in backbone.parameters())
+
+
+# The four public PyTorch layouts of VGG-Face: key pattern, the classifier each carries
+# (ignored), and whether it takes BGR (the ports of the Torch7 release do).
+LAYOUTS = {
+    "vgg_face_dag.pth": ("conv{block}_{layer}.{kind}", "fc8.weight", False),
+    "vgg-face.pytorch": ("conv_{block}_{layer}.{kind}", "fc8.weight", True),
+    "PyVGGFace": ("features.conv_{block}_{layer}.{kind}", "fc.fc8.weight", True),
+    "torchvision": ("features.{index}.{kind}", "classifier.6.weight", False),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_vggface_layout_loads(tmp_path: Path, vgg_weights: dict[str, torch.Tensor],
+                                    layout: str) -> None:
+    pattern, classifier, bgr = LAYOUTS[layout]
+    saved = {classifier: torch.zeros(5, 4)}
+    for key, value in vgg_weights.items():
+        _, index, kind = key.split(".")
+        block, layer = VGGFACE_NAMES[int(index)][4:].split("_")
+        saved[pattern.format(block=block, layer=layer, index=index, kind=kind)] = value
+    torch.save(saved, tmp_path / "weights.pth")
+    loaded = build_backbone("vgg16", tmp_path / "weights.pth").state_dict()
+    assert set(loaded) == set(vgg_weights)
+    for key, value in vgg_weights.items():
+        if key == "features.0.weight" and bgr:  # conv1_1 of a BGR file takes RGB once loaded
+            value = value[:, [2, 1, 0]]
+        assert torch.equal(loaded[key], value), key
+
+
+def test_a_file_of_other_names_gets_its_keys_named(tmp_path: Path) -> None:
+    torch.save({"encoder.layer1.weight": torch.zeros(3), "encoder.layer1.bias": torch.zeros(3)},
+               tmp_path / "other.pt")
+    with pytest.raises(BackboneWeightsError) as caught:
+        build_backbone("vgg16", tmp_path / "other.pt")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "missing 26 key(s): features.0.weight" in message
+    assert "encoder.layer1.weight" in message and "conv_1_1" in message
+
+
+MEAN_RGB = (129.1863, 104.7624, 93.5940)  # VGG-Face's mean colour, R, G, B
+
+
+def test_vggface_input_is_exact_at_every_pixel(vgg_weights: dict[str, torch.Tensor]) -> None:
+    """The backbone on [-1, 1] frames with input_norm="vggface" equals the plain backbone on
+    0-255 pixels minus the mean, computed here from the uint8 frames (conv1_1's output too,
+    borders included: folding the map into conv1_1's weights would fail there)."""
+    frames = np.random.default_rng(0).integers(0, 256, (2, 40, 40, 3), dtype=np.uint8)
+    normed = build_backbone("vgg16", input_norm="vggface")
+    plain = build_backbone("vgg16")
+    for module in (normed, plain):
+        module.load_state_dict(vgg_weights, strict=False)
+    assert torch.equal(normed.features[0].weight, vgg_weights["features.0.weight"])
+    pixels = torch.from_numpy(frames.astype(np.float64) - np.array(MEAN_RGB))
+    reference_input = pixels.permute(0, 3, 1, 2).float()
+    seen: list[torch.Tensor] = []
+    normed.features[0].register_forward_hook(lambda m, i, out: seen.append(out.clone()))
+    with torch.no_grad():
+        actual, expected = normed(to_model_input(frames)), plain(reference_input)
+        first_conv = plain.features[0](reference_input)
+    for got, want in ((seen[0], first_conv), (actual, expected)):
+        scale = want.abs().max().item()
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4 * scale)
+    with torch.no_grad():  # and the paper's input is not the same thing
+        assert not torch.allclose(plain(to_model_input(frames)), expected, rtol=1e-2)
+
+
+def test_the_input_layer_travels_with_the_state(tmp_path: Path,
+                                                vgg_weights: dict[str, torch.Tensor]) -> None:
+    torch.save(vgg_weights, tmp_path / "vgg.pt")
+    normed = build_backbone("vgg16", tmp_path / "vgg.pt", input_norm="vggface")
+    state = normed.state_dict()
+    assert set(state) - set(vgg_weights) == {"input_norm.scale", "input_norm.shift"}
+    assert set(build_backbone("vgg16", tmp_path / "vgg.pt").state_dict()) == set(vgg_weights)
+    rebuilt = VGG16Conv()  # as a trial or the report rebuilds the study's CNN from its state
+    rebuilt.load_state_dict(state)
+    frames = to_model_input(np.full((1, 32, 32, 3), 200, dtype=np.uint8))
+    with torch.no_grad():
+        assert torch.equal(rebuilt(frames), normed(frames))
+
+
+def test_vggface_input_needs_the_vgg_backbone() -> None:
+    with pytest.raises(UserInputError, match="--backbone vgg16"):
+        build_backbone("small", input_norm="vggface")
+    with pytest.raises(UserInputError, match="imagenet"):
+        build_backbone("vgg16", input_norm="imagenet")
 
 
 def test_small_backbone_round_trip_and_feature_dim(tmp_path: Path) -> None:
