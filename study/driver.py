@@ -97,7 +97,7 @@ def run_study(options: RunOptions, typed: dict[str, Any]) -> int:
     if settings.confirm_top > 0:
         table = run_confirmation(layout, settings, trainable, resources, fixed, search=frame)
         print("\n" + confirmation_summary(table, settings.objective))
-    if int(frame["status"].isin(["TERMINATED"]).sum()) == num_samples(settings):
+    if finished_count(frame) == num_samples(settings):
         mark_complete(layout)
     return 0
 
@@ -112,10 +112,21 @@ def mark_complete(layout: StudyLayout) -> None:
 
 
 def complete_line(layout: StudyLayout, completed: str) -> str:
-    where = layout.display_root
     return (f"Study {layout.name!r} is complete (finished {completed}); nothing to resume. "
-            f"Results: {where}/trials.csv, {where}/best.json. Report: python -m study.report "
-            f"--name {layout.name} --storage-path {layout.display_storage}")
+            f"{results_line(layout)}. Report: {report_command(layout)}")
+
+
+def finished_count(frame: pd.DataFrame) -> int:
+    return int(frame["status"].isin(["TERMINATED"]).sum())
+
+
+def results_line(layout: StudyLayout) -> str:
+    where = layout.display_root
+    return f"Results: {where}/trials.csv, {where}/best.json"
+
+
+def report_command(layout: StudyLayout) -> str:
+    return f"python -m study.report --name {layout.name} --storage-path {layout.display_storage}"
 
 
 def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> pd.DataFrame:
@@ -130,15 +141,14 @@ def finish(layout: StudyLayout, settings: StudySettings, elapsed: float) -> pd.D
     warning = learning_line(frame)
     if warning:
         print(warning)
-    finished = int(frame["status"].isin(["TERMINATED"]).sum())
+    finished = finished_count(frame)
     stopped = int(frame["stopped_early"].sum()) if "stopped_early" in frame else 0
     early = f" ({stopped} stopped early by {settings.scheduler.upper()})" if stopped else ""
     where = layout.display_root
     print(f"\n{finished}/{num_samples(settings)} trials finished{early} in {elapsed / 60:.1f} min. "
-          f"Results: {where}/trials.csv, {where}/best.json")
+          f"{results_line(layout)}")
     print(f"TensorBoard: tensorboard --logdir {where}")
-    print(f"Report:      python -m study.report --name {layout.name} "
-          f"--storage-path {layout.display_storage}")
+    print(f"Report:      {report_command(layout)}")
     if finished < num_samples(settings):
         print(f"Unfinished:  python -m study.run --name {layout.name} --storage-path "
               f"{layout.display_storage} --resume")

@@ -22,8 +22,8 @@ from study.layout import read_json, relative
 from study.report.evaluator import Evaluator
 from study.report.loading import find_study, load_study
 from study.report.records import Study, TrialRecord
-from trainables.config import DISTANCE_TEMPERATURE
 from trainables.errors import UserInputError
+from trainables.neta import trial_tau
 from trainables.network import NetworkSettings
 
 
@@ -68,7 +68,7 @@ class TrainedTrial:
 
     @property
     def tau(self) -> float:
-        return float(self.trial.config.get("tau", DISTANCE_TEMPERATURE))
+        return trial_tau(self.trial.config)
 
     def describe(self) -> str:
         """One line: the trial, its loss settings and window length."""

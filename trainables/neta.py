@@ -55,6 +55,11 @@ from trainables.probe import beats_chance, chance_accuracies
 ReportHook = Callable[[dict[str, Any], Callable[[Path], None]], None]
 
 
+def trial_tau(config: dict[str, Any]) -> float:
+    """The distance temperature of eq. (8) a trial ran with (searched by some spaces)."""
+    return float(config.get("tau", DISTANCE_TEMPERATURE))
+
+
 def trial_seed(config: dict[str, Any]) -> int:
     """The study's seed, offset per repeat of a configuration."""
     return int(config["seed"]) + REPEAT_SEED_STRIDE * int(config.get(REPEAT_KEY, 0))
@@ -108,7 +113,7 @@ class NetATraining:
 
     @property
     def tau(self) -> float:
-        return float(self.config.get("tau", DISTANCE_TEMPERATURE))
+        return trial_tau(self.config)
 
     @property
     def finished(self) -> bool:

@@ -9,7 +9,6 @@ Held-out videos are scored at the end, never used for any choice.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from torch import Tensor
 
 from trainables.centroids import CentroidResult, compute_centroids
+from trainables.checkpoint import copy_weights, load_weights
 from trainables.config import (
     NETB_FITTED,
     NETB_MIN_DELTA,
@@ -99,10 +99,10 @@ def train_netb(
             on_epoch(dict(row))
         improved, stop = plateau.update(metrics["target_frame_acc"], epoch + 1)
         if improved:
-            best_state = copy.deepcopy(network.state_dict())
+            best_state = copy_weights(network)  # on the CPU; the frozen backbone stays
         if stop:
             break
-    network.load_state_dict(best_state)
+    load_weights(network, best_state)
     metrics, evaluations = evaluate_roles(network, setup.splits, zeros, **options)
     target = data.target
     centroids = compute_centroids(evaluations[TARGET].representations, target.frame_labels,

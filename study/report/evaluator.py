@@ -17,9 +17,10 @@ from study.inputs import Backbone, StudyInputs, features_here
 from study.layout import read_json, relative
 from study.report.records import Study, TrialRecord
 from trainables.checkpoint import load_weights, selected_weights
-from trainables.config import DISTANCE_TEMPERATURE, SOURCE
+from trainables.config import SOURCE
 from trainables.engine import DeviceSplit, Evaluation, SplitArrays, StudyArrays, evaluate
 from trainables.errors import UserInputError
+from trainables.neta import trial_tau
 from trainables.network import NetworkSettings, build_network
 
 
@@ -99,7 +100,7 @@ class Evaluator:
         split = DeviceSplit.create(arrays, torch.device("cpu"))
         return evaluate(self.network(trial, arrays), split, torch.as_tensor(self.z),
                         lam=trial.lam, normalisation=trial.config["normalisation"],
-                        tau=float(trial.config.get("tau", DISTANCE_TEMPERATURE)),
+                        tau=trial_tau(trial.config),
                         seq_len=settings.seq_len, batch_size=settings.batch_size)
 
     def arrays(self, role: str) -> SplitArrays:

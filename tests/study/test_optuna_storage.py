@@ -102,7 +102,7 @@ def test_a_restored_searcher_tells_the_same_trials_and_fails_the_phantoms(tmp_pa
     assert trials[1].intermediate_values == {1: 0.25, 2: 0.3}
     for trial in trials[:3]:
         config = configs[trial.user_attrs[RAY_TRIAL_ID]]
-        assert trial.params == {key: config[key] for key in trial.params}
+        assert trial.params and trial.params == {key: config[key] for key in trial.params}
     assert journal_study(journal, "study").metric_names == [OBJECTIVE]
 
 
@@ -140,7 +140,7 @@ def plan(tmp_path: Path, url: str | None, stored: dict | None = None) -> OptunaT
 def test_a_resumed_study_needs_its_own_storage_again(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     new = plan(tmp_path, url)
-    assert new.record() == {"study_name": "study", "storage": url} and "***" not in url
+    assert new.record() == {"study_name": "study", "storage": url}  # no password to hide
     secret = "postgresql://me:s3cret@db.example/studies"
     stored = {"optuna": {"study_name": "study", "storage": masked(secret)}}
     with pytest.raises(UserInputError, match="give --optuna-storage with that URL again"):
