@@ -173,6 +173,12 @@ def build_parser() -> OneLineParser:
                         help=f"after the search, re-run the K best configurations with "
                              f"--repeats seeds each (Optuna's history is unchanged) "
                              f"[{defaults.CONFIRM_TOP}].")
+    search.add_argument("--rounds", type=positive_int, default=None,
+                        help=f"block-component rounds (the paper's future work): in round "
+                             f"r > 1 NetB is trained again towards the centroids of the best "
+                             f"NetA configuration's source representations, and that "
+                             f"configuration's NetA again towards NetB's new Z, each from its "
+                             f"round r - 1 weights [{defaults.ROUNDS}: the paper].")
     search.add_argument("--force", action="store_true",
                         help="go on to the trials even when NetB has not learned its split "
                              "(its centroids are then meaningless).")

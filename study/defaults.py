@@ -11,6 +11,7 @@ TARGET_HOLDOUT = 0.3
 EMBEDDED_TEST_SPLIT = "Test"
 REPEATS = 1       # seeds per configuration (separate Ray trials)
 CONFIRM_TOP = 0   # configurations re-run with --repeats seeds after the search
+ROUNDS = 1        # block-component rounds; 1 is the paper's NetB -> Z -> NetA
 TRIALS = 8
 EPOCHS = 3           # each epoch is frames/64 steps of random crops (trainables/sequences.py)
 NETB_EPOCHS = 30     # a cap: NetB stops earlier once it fits its split (plateau)

@@ -29,6 +29,7 @@ from study.opening import open_study
 from study.optuna_storage import attach, plan_optuna_storage
 from study.outputs import learning_line, summary_table, write_outputs
 from study.provenance import code_version
+from study.rounds import run_rounds
 from study.search import (
     build_tuner,
     check_search_settings,
@@ -81,11 +82,11 @@ def run_study(options: RunOptions, typed: dict[str, Any]) -> int:
         layout.push("study.json")
     netb_settings = NetworkSettings(batch_size=settings.batch_size, lr=settings.lr,
                                     paper_init=settings.paper_init, backbone=settings.backbone)
-    centroids = netb_stage(layout, data, netb_settings,
-                           {"epochs": settings.netb_epochs, "seed": settings.seed,
-                            "threads": netb_threads(options, resources, cluster),
-                            "train_backbone": backbone.trainable},
-                           inputs.backbone_state, resources)
+    netb_options = {"epochs": settings.netb_epochs, "seed": settings.seed,
+                    "threads": netb_threads(options, resources, cluster),
+                    "train_backbone": backbone.trainable}
+    centroids = netb_stage(layout, data, netb_settings, netb_options, inputs.backbone_state,
+                           resources)
     check_netb_learned(layout, force=options.force)
     trainable = make_trainable(data, centroids, inputs.backbone_state, resources)
     fixed = fixed_config(settings, backbone.trainable, autocast=resources.gpus > 0)
@@ -97,7 +98,11 @@ def run_study(options: RunOptions, typed: dict[str, Any]) -> int:
     if settings.confirm_top > 0:
         table = run_confirmation(layout, settings, trainable, resources, fixed, search=frame)
         print("\n" + confirmation_summary(table, settings.objective))
-    if finished_count(frame) == num_samples(settings):
+    complete = finished_count(frame) == num_samples(settings)
+    if settings.rounds > 1:
+        complete = run_rounds(layout, settings, frame, data, netb_settings, netb_options,
+                              inputs.backbone_state, resources) and complete
+    if complete:
         mark_complete(layout)
     return 0
 

@@ -69,14 +69,14 @@ def exportable(trained: TrainedTrial) -> ExportableNetA:
     if isinstance(network, CNNRNN):
         backbone, network = network.backbone, network.head
     return ExportableNetA(backbone.eval(), network, torch.as_tensor(trained.evaluator.z),
-                          lam=trained.trial.lam, normalisation=trained.normalisation,
+                          lam=trained.lam, normalisation=trained.normalisation,
                           seq_len=trained.network_settings.seq_len, tau=trained.tau)
 
 
 def metadata(trained: TrainedTrial) -> dict[str, str]:
     settings = trained.network_settings
     return {"classes": json.dumps(list(trained.classes)), "seq_len": str(settings.seq_len),
-            "lam": repr(trained.trial.lam), "normalisation": trained.normalisation,
+            "lam": repr(trained.lam), "normalisation": trained.normalisation,
             "tau": repr(trained.tau), "study": trained.study.layout.name,
             "trial": trained.trial.trial_id, "selected_epoch": str(trained.trial.selected_epoch),
             "frames": f"float32 (T, 3, {trained.backbone.image_size}, "

@@ -37,6 +37,8 @@ class StudyLayout:
     netb_summary: Path = field(init=False)    # written last: marks a complete NetB
     centroids_file: Path = field(init=False)
     optuna_journal: Path = field(init=False)  # the Optuna study (study.optuna_storage)
+    rounds_dir: Path = field(init=False)      # --rounds K: rounds/<r>/ for r = 2..K
+    rounds_csv: Path = field(init=False)      # one row per round (study.rounds)
 
     def __post_init__(self) -> None:
         netb = self.root / "netb"
@@ -46,9 +48,15 @@ class StudyLayout:
                      tensorboard_dir=self.root / "tensorboard", netb_dir=netb,
                      netb_weights=netb / "netb.pt", netb_summary=netb / "summary.json",
                      centroids_file=netb / "centroids.json",
-                     optuna_journal=self.root / "optuna.journal")
+                     optuna_journal=self.root / "optuna.journal",
+                     rounds_dir=self.root / "rounds", rounds_csv=self.root / "rounds.csv")
         for key, value in paths.items():
             object.__setattr__(self, key, value)  # how a frozen dataclass sets derived fields
+
+    def round_folder(self, round_number: int) -> Path:
+        """Round ``r``'s own files (its NetB and chosen configuration); round 1's are the
+        study's ``netb/``."""
+        return self.root if round_number == 1 else self.rounds_dir / str(round_number)
 
     @classmethod
     def create(cls, storage_path: str | Path, name: str) -> StudyLayout:

@@ -66,17 +66,17 @@ def make_scheduler(settings: StudySettings) -> TrialScheduler:
 
 def make_trainable(data: StudyArrays, centroids: np.ndarray,
                    backbone_state: dict[str, torch.Tensor] | None, resources: Resources,
-                   function: Callable[..., None] = train_neta) -> Any:
+                   function: Callable[..., None] = train_neta, **bound: Any) -> Any:
     """NetA's trainable with the splits and Z in the object store, one GPU (share) a trial.
 
     ``tune.with_parameters`` puts ``data``, ``centroids`` and ``backbone_state`` into the
     object store once; every trial reads them from there, so they never enter a trial's
     config, ``params.json`` or the experiment state.
     """
-    bound = tune.with_parameters(function, data=data, centroids=centroids,
-                                 backbone_state=backbone_state)
+    trainable = tune.with_parameters(function, data=data, centroids=centroids,
+                                     backbone_state=backbone_state, **bound)
     gpu = resources.gpus_per_trial if resources.gpus > 0 else 0
-    return tune.with_resources(bound, {"cpu": resources.cpus_per_trial, "gpu": gpu})
+    return tune.with_resources(trainable, {"cpu": resources.cpus_per_trial, "gpu": gpu})
 
 
 def trial_table(settings: StudySettings) -> CLIReporter:

@@ -32,6 +32,7 @@ class StudySettings:
     seed: int = defaults.SEED
     repeats: int = defaults.REPEATS
     confirm_top: int = defaults.CONFIRM_TOP
+    rounds: int = defaults.ROUNDS         # block-component rounds (study.rounds); 1: the paper
     backbone: str = "small"
     backbone_weights: str | None = None
     input_norm: str = "paper"             # "vggface": VGG-Face's own input (trainables.backbones)

@@ -62,8 +62,8 @@ def _netb_task(data: StudyArrays, settings: NetworkSettings, options: dict[str, 
                       **options)
 
 
-def _await_netb(result: ray.ObjectRef, epochs: Queue | None, cap: int) -> NetBResult:
-    """NetB's result; meanwhile one bar on the driver's console, a step per finished epoch.
+def _await_netb(result: ray.ObjectRef, epochs: Queue | None, cap: int) -> Any:
+    """The NetB task's result; meanwhile one bar on the driver's console, a step per finished epoch.
 
     The bar lives here, not in the task: a bar drawn by a Ray worker carries a ``(pid=...)``
     prefix and Ray's fractional counts.
@@ -81,6 +81,18 @@ def _await_netb(result: ray.ObjectRef, epochs: Queue | None, cap: int) -> NetBRe
                 return ray.get(result)
 
 
+def run_netb_task(function: Any, resources: Resources, options: dict[str, Any],
+                  *args: Any) -> Any:
+    """``function`` (a Ray task training a NetB, whose last argument is the queue of its
+    finished epochs) run on the study's NetB resources, with the driver's progress bar."""
+    epochs = Queue(actor_options={"num_cpus": 0}) if resources.progress else None
+    task = function.options(num_gpus=resources.task_gpus, num_cpus=options["threads"])
+    result = _await_netb(task.remote(*args, epochs), epochs, options["epochs"])
+    if epochs is not None:
+        epochs.shutdown()
+    return result
+
+
 def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings,
                options: dict[str, Any], backbone_state: dict[str, torch.Tensor] | None,
                resources: Resources) -> np.ndarray:
@@ -91,12 +103,8 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
     if layout.netb_summary.exists() and layout.centroids_file.exists():
         print(f"Reusing NetB from {layout.display_root}/netb")
         return np.asarray(read_json(layout.centroids_file)["centroids"], dtype=np.float32)
-    epochs = Queue(actor_options={"num_cpus": 0}) if resources.progress else None
-    task = _netb_task.options(num_gpus=resources.task_gpus, num_cpus=options["threads"])
-    result = _await_netb(task.remote(data, settings, options, backbone_state, epochs),
-                         epochs, options["epochs"])
-    if epochs is not None:
-        epochs.shutdown()
+    result = run_netb_task(_netb_task, resources, options, data, settings, options,
+                           backbone_state)
     summary = {**result.summary, "probe": probe_accuracies(data, options["seed"])}
     layout.netb_dir.mkdir(parents=True, exist_ok=True)
     torch.save(result.state_dict, layout.netb_weights)

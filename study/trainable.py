@@ -25,6 +25,7 @@ from ray import tune
 from torch import Tensor
 
 from trainables.checkpoint import RESUME_FILE
+from trainables.config import REPEAT_KEY
 from trainables.engine import StudyArrays
 from trainables.neta import train_neta as train_neta_loop
 
@@ -36,17 +37,25 @@ def _report_to_tune(metrics: dict[str, Any], write_checkpoint: Callable[[Path], 
 
 
 def train_neta(config: dict[str, Any], *, data: StudyArrays, centroids: np.ndarray,
-               backbone_state: dict[str, Tensor] | None = None) -> None:
-    """Ray Tune function trainable for one NetA trial (see :func:`trainables.neta.train_neta`)."""
+               backbone_state: dict[str, Tensor] | None = None,
+               previous: dict[int, dict[str, Tensor]] | None = None) -> None:
+    """Ray Tune function trainable for one NetA trial (see :func:`trainables.neta.train_neta`).
+
+    ``previous`` (a block-component round after the first, :mod:`study.rounds`) maps each
+    seed index to that seed's selected weights of the previous round, which a new trial
+    starts from.
+    """
+    initial = None if previous is None else previous[int(config.get(REPEAT_KEY, 0))]
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         train_neta_loop(config, data, centroids, backbone_state=backbone_state,
-                        threads=trial_threads(), report=_report_to_tune)
+                        threads=trial_threads(), report=_report_to_tune,
+                        initial_weights=initial)
         return
     with checkpoint.as_directory() as directory:
         train_neta_loop(config, data, centroids, backbone_state=backbone_state,
                         threads=trial_threads(), report=_report_to_tune,
-                        resume_from=Path(directory))
+                        resume_from=Path(directory), initial_weights=initial)
 
 
 def trial_threads() -> int:

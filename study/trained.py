@@ -11,7 +11,6 @@ frame is decoded, and said in one line (:class:`~trainables.errors.UserInputErro
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +21,9 @@ from study.layout import read_json, relative
 from study.report.evaluator import Evaluator
 from study.report.loading import find_study, load_study
 from study.report.records import Study, TrialRecord
+from trainables.config import DEFAULT_METHOD
 from trainables.errors import UserInputError
-from trainables.neta import trial_tau
+from trainables.neta import trial_lam, trial_method, trial_normalisation, trial_tau
 from trainables.network import NetworkSettings
 
 
@@ -63,8 +63,13 @@ class TrainedTrial:
         return NetworkSettings.from_config(self.trial.config)
 
     @property
+    def lam(self) -> float:
+        """lam of eq. (9) in the trial's predictions (1 for a method other than the paper's)."""
+        return trial_lam(self.trial.config)
+
+    @property
     def normalisation(self) -> str:
-        return str(self.trial.config["normalisation"])
+        return trial_normalisation(self.trial.config)
 
     @property
     def tau(self) -> float:
@@ -73,7 +78,7 @@ class TrainedTrial:
     def describe(self) -> str:
         """One line: the trial, its loss settings and window length."""
         return (f"{self.choice}; selected epoch {self.trial.selected_epoch}, lam "
-                f"{self.trial.lam:.4g}, {self.normalisation} f, tau {self.tau:g}, windows of "
+                f"{self.lam:.4g}, {self.normalisation} f, tau {self.tau:g}, windows of "
                 f"{self.network_settings.seq_len} frames")
 
 
@@ -111,7 +116,8 @@ def choose_trial(study: Study, trial_id: str | None) -> tuple[TrialRecord, str]:
                  f"the checkpoint of its selected epoch ({trial.selected_epoch}) is not on disk")
         raise UserInputError(f"trial {trial.trial_id} ({trial.status}) has no checkpoint to "
                              f"apply: {state}; pick another with --trial")
-    if not math.isfinite(trial.lam) or "normalisation" not in trial.config:
+    if trial_method(trial.config) == DEFAULT_METHOD and (
+            "lam" not in trial.config or "normalisation" not in trial.config):
         raise UserInputError(f"trial {trial.trial_id}'s config ({relative(trial.path)}/"
                              f"params.json) lacks lam or normalisation")
     return trial, why or f"trial {trial.trial_id} (--trial)"

@@ -95,10 +95,14 @@ def _numbers(state: TrialState) -> dict[str, object]:
 
 
 def save_state(directory: Path, network: nn.Module, optimizer: torch.optim.Optimizer,
-               generator: torch.Generator, state: TrialState) -> None:
-    """Everything needed to continue bit-for-bit: ``state.pt`` and ``resume.pt``."""
+               generator: torch.Generator, state: TrialState,
+               alignment: nn.Module | None = None) -> None:
+    """Everything needed to continue bit-for-bit: ``state.pt`` and ``resume.pt`` (with the
+    weights of a baseline's ``alignment`` module, DANN's domain classifier, when it has any)."""
     resume = {"network": trained_weights(network), "optimizer": optimizer.state_dict(),
               "torch_rng": torch.get_rng_state(), "generator_rng": generator.get_state()}
+    if alignment is not None and len(alignment.state_dict()):
+        resume["alignment"] = alignment.state_dict()
     if torch.cuda.is_available():
         resume["cuda_rng"] = torch.cuda.get_rng_state_all()
     torch.save(resume, Path(directory) / RESUME_FILE)
@@ -111,7 +115,7 @@ def save_final_state(directory: Path, state: TrialState) -> None:
 
 
 def load_state(directory: Path, network: nn.Module, optimizer: torch.optim.Optimizer,
-               generator: torch.Generator) -> TrialState:
+               generator: torch.Generator, alignment: nn.Module | None = None) -> TrialState:
     """Inverse of :func:`save_state` (or of :func:`save_final_state`: weights, optimiser and
     generators are then left as they are); weights-only loading, as for any file on disk.
 
@@ -124,6 +128,8 @@ def load_state(directory: Path, network: nn.Module, optimizer: torch.optim.Optim
     resume = _load(directory / RESUME_FILE) if (directory / RESUME_FILE).exists() else saved
     if "network" in resume:
         load_weights(network, resume["network"])
+        if "alignment" in resume and alignment is not None:
+            alignment.load_state_dict(resume["alignment"])
         optimizer.load_state_dict(resume["optimizer"])
         torch.set_rng_state(resume["torch_rng"])
         generator.set_state(resume["generator_rng"])

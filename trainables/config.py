@@ -77,3 +77,17 @@ TRACKED_ACCURACIES = tuple(
 )
 #: Accuracies that may select an epoch or a trial (``best_<name>`` running maxima).
 SELECTION_ACCURACIES = tuple(name for name in TRACKED_ACCURACIES if not name.startswith(HELDOUT))
+
+#: How NetA is trained across the two data sets (``config["method"]``; absent = the paper's):
+#: ``centroid`` is E_tot of eq. (9); ``source_only`` is E_a alone (eq. 5, lam = 1); the
+#: others add to E_a an unsupervised alignment of source and target representations X
+#: (trainables.alignment): Deep CORAL, multi-kernel MMD, or a domain classifier through
+#: gradient reversal (DANN).
+METHODS: tuple[str, ...] = ("centroid", "source_only", "coral", "mmd", "dann")
+DEFAULT_METHOD = "centroid"
+#: Methods that align source and target X with an extra loss, each with a weight (config
+#: key ``<method>_weight``). Defaults are the published trade-offs: Deep CORAL (Sun & Saenko,
+#: ECCV-W 2016) and DAN's MK-MMD (Long et al., ICML 2015) weight their loss 1 against the
+#: classification loss; DANN (Ganin et al., JMLR 2016) weights the domain loss 1 and ramps
+#: the reversed gradient's coefficient from 0 to 1 (trainables.alignment.dann_coefficient).
+ALIGNMENT_WEIGHTS: dict[str, float] = {"coral": 1.0, "mmd": 1.0, "dann": 1.0}

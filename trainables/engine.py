@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from trainables.data import SplitData, to_model_input
 from trainables.loss import predict, total_loss
 from trainables.metrics import split_metrics
 from trainables.sequences import crop_windows, gather_windows, window_index
+
+if TYPE_CHECKING:
+    from trainables.alignment import Alignment
 
 InputKind = Literal["features", "frames"]
 
@@ -148,28 +151,76 @@ def train_epoch(
     autocast: bool = False,
     frames_per_crop: int = FRAMES_PER_CROP,
     tau: float = DISTANCE_TEMPERATURE,
+    alignment: Alignment | None = None,
+    unlabelled: DeviceSplit | None = None,
+    progress: tuple[float, float] = (0.0, 1.0),
 ) -> dict[str, float]:
     """One epoch of eq. (9) over random temporal crops of every video (see
     :func:`trainables.sequences.crop_windows`); returns frame-weighted E_tot/E_a/E_b and the
-    number of optimisation steps."""
+    number of optimisation steps.
+
+    With an ``alignment`` (a baseline, :mod:`trainables.alignment`) every step also runs the
+    network on a batch of windows of ``unlabelled`` (the target part, whose labels are never
+    read) and adds ``alignment.weight`` times the alignment loss between the step's source and
+    target representations X; ``progress`` is the fraction of the whole training done at
+    this epoch's start and end (DANN ramps its coefficient with it). ``E_align`` is then
+    returned too, unweighted and per source frame.
+    """
     network.train()
     windows = split.training_windows(seq_len, frames_per_crop, generator)
-    totals = torch.zeros(3, device=windows.device)
+    batches = windows.split(batch_size)
+    target = None if alignment is None else UnlabelledWindows(
+        _required(unlabelled), seq_len, frames_per_crop, generator)
+    totals = torch.zeros(4, device=windows.device)
     frames = steps = 0
-    for batch_windows in windows.split(batch_size):
+    for batch_windows in batches:
         outputs, features, targets, mask = forward_windows(
             network, split, batch_windows, autocast=autocast)
         losses = total_loss(outputs, features, targets, centroids, lam, normalisation, mask=mask,
                             tau=tau)
+        objective, aligned = losses[0], torch.zeros((), device=windows.device)
+        if alignment is not None and target is not None:
+            _, target_features, _, target_mask = forward_windows(
+                network, target.split, target.take(len(batch_windows)), autocast=autocast)
+            done = progress[0] + (progress[1] - progress[0]) * steps / len(batches)
+            aligned = alignment(features[mask], target_features[target_mask], done)
+            objective = objective + alignment.weight * aligned
         optimizer.zero_grad(set_to_none=True)
-        losses[0].backward()
+        objective.backward()
         optimizer.step()
         steps += 1
         real = int(mask.sum())
-        totals += torch.stack([loss.detach() for loss in losses]) * real
+        totals += torch.stack([objective.detach(), losses[1].detach(), losses[2].detach(),
+                               aligned.detach()]) * real
         frames += real
-    e_tot, e_a, e_b = (totals / max(frames, 1)).tolist()
-    return {"E_tot": e_tot, "E_a": e_a, "E_b": e_b, "steps": steps}
+    e_tot, e_a, e_b, e_align = (totals / max(frames, 1)).tolist()
+    result = {"E_tot": e_tot, "E_a": e_a, "E_b": e_b, "steps": steps}
+    return result if alignment is None else {**result, "E_align": e_align}
+
+
+def _required(split: DeviceSplit | None) -> DeviceSplit:
+    if split is None:
+        raise ValueError("an alignment loss needs the unlabelled target split")
+    return split
+
+
+class UnlabelledWindows:
+    """Random temporal crops of the target videos for an alignment loss, drawn like the
+    source's and again whenever a pass is used up (the two parts differ in size)."""
+
+    def __init__(self, split: DeviceSplit, seq_len: int, frames_per_crop: int,
+                 generator: torch.Generator) -> None:
+        self.split, self.seq_len, self.frames_per_crop = split, seq_len, frames_per_crop
+        self.generator = generator
+        self.pending = split.training_windows(seq_len, frames_per_crop, generator)
+
+    def take(self, count: int) -> Tensor:
+        """The next ``count`` windows."""
+        while len(self.pending) < count:
+            more = self.split.training_windows(self.seq_len, self.frames_per_crop, self.generator)
+            self.pending = torch.cat([self.pending, more])
+        taken, self.pending = self.pending[:count], self.pending[count:]
+        return taken
 
 
 @torch.no_grad()

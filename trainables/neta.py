@@ -28,19 +28,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from trainables.alignment import make_alignment
 from trainables.centroids import centroid_distances, compute_centroids
 from trainables.checkpoint import (
     TrialState,
     copy_weights,
     load_selected,
     load_state,
+    load_weights,
     save_final_state,
     save_selected,
     save_state,
 )
 from trainables.config import (
     CENTROID_EVERY,
+    DEFAULT_METHOD,
     DISTANCE_TEMPERATURE,
+    METHODS,
+    NORMALISATIONS,
     REPEAT_KEY,
     REPEAT_SEED_STRIDE,
     SOURCE,
@@ -58,6 +63,30 @@ ReportHook = Callable[[dict[str, Any], Callable[[Path], None]], None]
 def trial_tau(config: dict[str, Any]) -> float:
     """The distance temperature of eq. (8) a trial ran with (searched by some spaces)."""
     return float(config.get("tau", DISTANCE_TEMPERATURE))
+
+
+def trial_method(config: dict[str, Any]) -> str:
+    """How the trial trains NetA (:data:`~trainables.config.METHODS`; absent: the paper's)."""
+    method = str(config.get("method", DEFAULT_METHOD))
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return method
+
+
+def trial_lam(config: dict[str, Any]) -> float:
+    """lam of eq. (9) in the trial's loss and predictions: searched for the centroid method;
+    1 for every other (E_a alone, eq. 5, and predictions from the outputs O)."""
+    return float(config["lam"]) if trial_method(config) == DEFAULT_METHOD else 1.0
+
+
+def trial_normalisation(config: dict[str, Any]) -> str:
+    """f of eq. (8) (unused at lam = 1, so baselines need not set it)."""
+    return str(config.get("normalisation", NORMALISATIONS[0]))
+
+
+def trial_round(config: dict[str, Any]) -> int:
+    """The block-component round the trial belongs to (1: the paper's single round)."""
+    return int(config.get("round", 1))
 
 
 def trial_seed(config: dict[str, Any]) -> int:
@@ -93,7 +122,8 @@ class NetATraining:
     """One NetA run: its setup, the centroids Z, and the epoch it is at."""
 
     def __init__(self, config: dict[str, Any], data: StudyArrays, centroids: np.ndarray, *,
-                 backbone_state: dict[str, Tensor] | None = None, threads: int = 1) -> None:
+                 backbone_state: dict[str, Tensor] | None = None, threads: int = 1,
+                 initial_weights: dict[str, Tensor] | None = None) -> None:
         self.config = config
         self.data = data
         self.settings = NetworkSettings.from_config(config)
@@ -101,7 +131,19 @@ class NetATraining:
         self.setup: TrainingSetup = prepare_training(
             data, self.settings, seed=self.seed, threads=threads, train_split=data.source,
             backbone_state=backbone_state, train_backbone=config.get("train_backbone", False))
+        if initial_weights is not None:  # a later block-component round (trainables.rounds)
+            load_weights(self.setup.network, initial_weights)
+        method = trial_method(config)
+        self.alignment = make_alignment(method, config.get(f"{method}_weight"),
+                                        self.settings.rnn_hidden)
+        if self.alignment is not None:
+            self.alignment.to(self.setup.device)
+            extra = [p for p in self.alignment.parameters() if p.requires_grad]
+            if extra:  # DANN's domain classifier learns with the network, at the same rate
+                self.setup.optimizer.add_param_group({"params": extra})
         self.z = torch.as_tensor(centroids, dtype=torch.float32, device=self.setup.device)
+        #: Which Z the trial trains towards (block-component rounds give it a new one).
+        self.z_norm = float(np.linalg.norm(np.asarray(centroids, dtype=np.float64)))
         self.state = TrialState()
         #: The selected epoch's weights (CPU copies, no frozen backbone); None before epoch 1.
         self.selected: dict[str, Tensor] | None = None
@@ -109,7 +151,7 @@ class NetATraining:
 
     @property
     def lam(self) -> float:
-        return float(self.config["lam"])
+        return trial_lam(self.config)
 
     @property
     def tau(self) -> float:
@@ -121,7 +163,7 @@ class NetATraining:
 
     def resume(self, folder: Path) -> None:
         s = self.setup
-        self.state = load_state(folder, s.network, s.optimizer, s.generator)
+        self.state = load_state(folder, s.network, s.optimizer, s.generator, self.alignment)
         kept = load_selected(folder)
         self.selected = None if kept is None else kept[0]
 
@@ -132,17 +174,21 @@ class NetATraining:
         if self.finished:
             save_final_state(folder, self.state)
         else:
-            save_state(folder, s.network, s.optimizer, s.generator, self.state)
+            save_state(folder, s.network, s.optimizer, s.generator, self.state, self.alignment)
         if self.selected is not None:
             save_selected(folder, self.selected, int(self.state.extra["selected_epoch"]))
 
     def epoch(self) -> dict[str, Any]:
         """Train one epoch, evaluate every split, update the selection; the epoch's metrics."""
         s, config = self.setup, self.config
-        options = self.settings.loop_options(lam=self.lam, normalisation=config["normalisation"],
+        options = self.settings.loop_options(lam=self.lam,
+                                             normalisation=trial_normalisation(config),
                                              tau=self.tau, autocast=config.get("autocast", False))
+        epochs = int(config["epochs"])
+        progress = (self.state.epoch / epochs, (self.state.epoch + 1) / epochs)
         losses = train_epoch(s.network, s.splits[SOURCE], s.optimizer, self.z,
-                             generator=s.generator, **options)
+                             generator=s.generator, alignment=self.alignment,
+                             unlabelled=s.splits[TARGET], progress=progress, **options)
         metrics, evaluations = evaluate_roles(s.network, s.splits, self.z, **options)
         self.state.epoch += 1
         epoch = self.state.epoch
@@ -162,18 +208,23 @@ class NetATraining:
         learned = beats_chance(self.state.best.get("source_video_acc", 0.0),
                                self.chance["chance_source_video_acc"])
         return {**losses, **metrics, **self.state.extra, **self.chance, "epoch": epoch,
-                "learned": float(learned)}
+                "learned": float(learned), "round": trial_round(config),
+                "centroids_norm": self.z_norm}
 
 
 def train_neta(config: dict[str, Any], data: StudyArrays, centroids: np.ndarray, *,
                backbone_state: dict[str, Tensor] | None = None, threads: int = 1,
-               report: ReportHook | None = None, resume_from: Path | None = None) -> TrialState:
-    """Train NetA for ``config["epochs"]`` epochs (continuing from ``resume_from``).
+               report: ReportHook | None = None, resume_from: Path | None = None,
+               initial_weights: dict[str, Tensor] | None = None) -> TrialState:
+    """Train NetA for ``config["epochs"]`` epochs (continuing from ``resume_from``; a new run
+    starts from ``initial_weights`` when given: a block-component round after the first).
 
     ``config`` holds the searched ``lam``, ``normalisation``, ``cell``, ``seq_len`` (and
-    optional ``tau``) and the fixed ``epochs``, ``seed``, ``metric`` and network settings.
+    optional ``tau``, ``method`` and ``<method>_weight``) and the fixed ``epochs``, ``seed``,
+    ``metric`` and network settings.
     """
-    run = NetATraining(config, data, centroids, backbone_state=backbone_state, threads=threads)
+    run = NetATraining(config, data, centroids, backbone_state=backbone_state, threads=threads,
+                       initial_weights=initial_weights)
     if resume_from is not None:
         run.resume(resume_from)
     while not run.finished:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -60,6 +61,19 @@ class Plateau:
         return improved, self.waited >= self.patience or value >= self.fitted
 
 
+@dataclass(frozen=True)
+class Toward:
+    """Block-component training (trainables.rounds): NetB trained with E_tot of eq. (9)
+    towards ``centroids``, those of NetA's source representations, with NetA's ``lam``,
+    ``normalisation`` and ``tau``, starting from ``initial_weights`` (its previous round's)."""
+
+    centroids: np.ndarray
+    lam: float
+    normalisation: str
+    tau: float
+    initial_weights: dict[str, Tensor]
+
+
 def train_netb(
     data: StudyArrays,
     settings: NetworkSettings,
@@ -71,9 +85,11 @@ def train_netb(
     backbone_state: dict[str, Tensor] | None = None,
     train_backbone: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    toward: Toward | None = None,
 ) -> NetBResult:
     """Train NetB on ``data.target`` with eq. (5) until it fits (at most ``epochs`` epochs)
-    and derive the centroids Z from U of its best epoch.
+    and derive the centroids Z from U of its best epoch; with ``toward``, a later
+    block-component round: eq. (9) towards NetA's source centroids, from NetB's last weights.
 
     ``on_epoch`` is called after every epoch with that epoch's row of the history
     (``epoch``, ``steps``, ``E_a``, ``target_frame_acc``, ``target_video_acc``).
@@ -82,15 +98,23 @@ def train_netb(
                              train_split=data.target, backbone_state=backbone_state,
                              train_backbone=train_backbone)
     network = setup.network
-    zeros = torch.zeros(len(data.target.classes), settings.rnn_hidden, device=setup.device)
-    options = settings.loop_options(lam=1.0, normalisation="softmax")
+    if toward is None:  # E_a alone: at lam = 1 the loss never reads these centroids
+        loss_centroids = torch.zeros(len(data.target.classes), settings.rnn_hidden,
+                                     device=setup.device)
+        options = settings.loop_options(lam=1.0, normalisation="softmax")
+    else:
+        load_weights(network, toward.initial_weights)
+        loss_centroids = torch.as_tensor(toward.centroids, dtype=torch.float32,
+                                         device=setup.device)
+        options = settings.loop_options(lam=toward.lam, normalisation=toward.normalisation,
+                                        tau=toward.tau)
     own = {TARGET: setup.splits[TARGET]}
     plateau, best_state, history, steps = Plateau(), None, [], 0
     for epoch in range(epochs):
-        losses = train_epoch(network, own[TARGET], setup.optimizer, zeros,
+        losses = train_epoch(network, own[TARGET], setup.optimizer, loss_centroids,
                              generator=setup.generator, **options)
         steps += losses["steps"]
-        metrics, _ = evaluate_roles(network, own, zeros, **options)
+        metrics, _ = evaluate_roles(network, own, loss_centroids, **options)
         row = {"epoch": epoch + 1, "steps": steps, "E_a": losses["E_a"],
                "target_frame_acc": metrics["target_frame_acc"],
                "target_video_acc": metrics["target_video_acc"]}
@@ -103,7 +127,7 @@ def train_netb(
         if stop:
             break
     load_weights(network, best_state)
-    metrics, evaluations = evaluate_roles(network, setup.splits, zeros, **options)
+    metrics, evaluations = evaluate_roles(network, setup.splits, loss_centroids, **options)
     target = data.target
     centroids = compute_centroids(evaluations[TARGET].representations, target.frame_labels,
                                   len(target.classes), method=centroid_method, seed=seed)

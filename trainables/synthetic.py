@@ -10,6 +10,11 @@ The generator reproduces the three properties the paper's method is about:
 * **Annotation bias**: :data:`LABEL_FLIPS` mislabels a fraction of some classes, differently
   in Train than in Val/Test, so a model fitted on one split scores clearly lower on the other.
 
+:class:`Difficulty` makes the domain shift stronger or weaker: ``shift`` scales the appearance
+change (0: none, 1: the default, up to 2 or so: stronger), ``annotation_bias`` scales every
+:data:`LABEL_FLIPS` fraction (0: clean labels), and ``class_imbalance`` gives the source and
+target splits opposite class priors (0: balanced, as by default).
+
 Frames are written as ``ROOT/<Split>/<Emotion>/<video_id>/<n>.png`` (``n`` from 1, not
 zero-padded) plus ``ROOT/manifest.csv`` (``video_dir,label,split,true_label``), where
 ``label`` is the annotated label and ``true_label`` the expression actually drawn.
@@ -34,6 +39,8 @@ from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE, cache_root
 from trainables.faces import APEX, NEUTRAL, Expression, random_identity, render_face
 
 DEFAULT_SPLITS = ("Train", "Val", "Test")
+#: The source domain's split; every other split is target domain (appearance, priors).
+SOURCE_SPLIT = "Train"
 #: Videos per class in each split: about 2000 / 1300 / 550 frames with (12, 40) frames each.
 DEFAULT_VIDEOS_PER_CLASS = {"Train": 11, "Val": 7, "Test": 3}
 EMBEDDED_NAME = "embedded-afew-v2-seed{seed}"
@@ -66,10 +73,24 @@ class Domain:
 
 @dataclass(frozen=True)
 class Difficulty:
-    """Knobs that make the generated set harder than the embedded default (all 1/0 = default).
+    """Knobs that make the generated set harder than the embedded default, and the domain
+    shift stronger or weaker.
 
-    The defaults reproduce the embedded set exactly; ``HARD`` is a variant the project was
-    not tuned to, used to check that the default settings still learn.
+    The defaults reproduce the embedded set exactly (same random draws, same bytes); ``HARD``
+    is a variant the project was not tuned to, used to check that the default settings still
+    learn. Domain-shift knobs:
+
+    * ``shift`` moves the target's brightness, colour cast, side light, backdrop and face
+      position along the line from the source's (0) to the default target's (1); values above
+      1 extrapolate (a stronger shift), with brightness and gains kept in [0.2, 2], side
+      light in [-1, 1], backdrops in [0, 255] and face offsets within 0.25 image widths. The
+      target camera's noise, blur and face size are not part of it.
+    * ``annotation_bias`` multiplies every :data:`LABEL_FLIPS` fraction (clipped at 1): 0
+      labels every video as drawn; at least one video per class keeps its true label.
+    * ``class_imbalance`` in [0, 1): class prior shift. With ``c`` classes and ``n`` videos
+      per class, class ``i`` of the source split (Train) gets
+      ``max(1, round(n * (1 - class_imbalance) ** (i / (c - 1))))`` videos and every other
+      split the reverse order, so the source's majority class is the target's minority.
     """
 
     expression_scale: float = 1.0   # apex intensity: < 1 gives subtler expressions
@@ -78,21 +99,38 @@ class Difficulty:
     noise: float = 1.0              # multiplies each domain's sensor noise
     blur: float = 0.0               # extra blur radius, in pixels at 96x96
     resolution: int | None = None   # render at this size, then upscale (low-resolution camera)
-    shift: float = 1.0              # 0: target looks like source; 1: the default shift
+    shift: float = 1.0              # appearance shift: 0 none, 1 the default, > 1 stronger
+    annotation_bias: float = 1.0    # multiplies LABEL_FLIPS fractions: 0 clean labels
+    class_imbalance: float = 0.0    # opposite class priors in source and target: 0 balanced
+
+    def __post_init__(self) -> None:
+        if not self.shift >= 0:
+            raise ValueError(f"shift must be >= 0, got {self.shift}")
+        if not self.annotation_bias >= 0:
+            raise ValueError(f"annotation_bias must be >= 0, got {self.annotation_bias}")
+        if not 0 <= self.class_imbalance < 1:
+            raise ValueError(f"class_imbalance must be in [0, 1), got {self.class_imbalance}")
+
+    @property
+    def changes_appearance(self) -> bool:
+        """Whether frames differ from the embedded set's (labels and counts aside)."""
+        return any(getattr(self, name) != getattr(EMBEDDED, name)
+                   for name in ("face_scale", "noise", "blur", "shift"))
 
     def domain(self, base: Domain) -> Domain:
         """``base`` with this difficulty's appearance changes applied."""
         mix = self.shift
 
-        def toward(source_value: float, value: float) -> float:
-            return source_value + mix * (value - source_value)
+        def toward(source_value: float, value: float, low: float, high: float) -> float:
+            return min(max(source_value + mix * (value - source_value), low), high)
 
-        cast = tuple(toward(s, v) for s, v in zip(SOURCE.cast, base.cast, strict=True))
-        background = tuple(int(toward(s, v))
+        cast = tuple(toward(s, v, 0.2, 2.0) for s, v in zip(SOURCE.cast, base.cast, strict=True))
+        background = tuple(int(toward(s, v, 0, 255))
                            for s, v in zip(SOURCE.background, base.background, strict=True))
-        offset = tuple(toward(s, v) for s, v in zip(SOURCE.offset, base.offset, strict=True))
-        return Domain(brightness=toward(SOURCE.brightness, base.brightness), cast=cast,
-                      side_light=toward(SOURCE.side_light, base.side_light),
+        offset = tuple(toward(s, v, -0.25, 0.25)
+                       for s, v in zip(SOURCE.offset, base.offset, strict=True))
+        return Domain(brightness=toward(SOURCE.brightness, base.brightness, 0.2, 2.0),
+                      cast=cast, side_light=toward(SOURCE.side_light, base.side_light, -1, 1),
                       face_scale=base.face_scale * self.face_scale,
                       noise=base.noise * self.noise, blur=base.blur + self.blur,
                       background=background, offset=offset)
@@ -102,13 +140,19 @@ SOURCE = Domain(brightness=1.05, cast=(1.06, 1.0, 0.9), side_light=0.0, face_sca
                 noise=2.0, blur=0.0, background=(135, 128, 118))
 TARGET = Domain(brightness=0.85, cast=(0.9, 1.0, 1.12), side_light=0.3, face_scale=1.0,
                 noise=4.0, blur=0.4, background=(115, 122, 128), offset=(0.1, -0.04))
-DOMAINS: dict[str, Domain] = {"Train": SOURCE, "Val": TARGET, "Test": TARGET}
+DOMAINS: dict[str, Domain] = {SOURCE_SPLIT: SOURCE, "Val": TARGET, "Test": TARGET}
 EMBEDDED = Difficulty()
 #: Subtler expressions that every person makes differently, smaller, noisier, blurred,
 #: low-resolution faces, and a milder appearance shift: a set the defaults were not tuned on.
 HARD = Difficulty(expression_scale=0.6, person_spread=0.35, face_scale=0.8, noise=2.5,
                   blur=0.4, resolution=48, shift=0.6)
-DIFFICULTIES: dict[str, Difficulty] = {"embedded": EMBEDDED, "hard": HARD}
+#: For the methods benchmark: a stronger appearance shift, more label flips and opposite class
+#: priors; and a set whose target differs from the source only in camera noise, blur and
+#: face size (same lighting, colours, framing; clean labels; balanced classes).
+STRONG_SHIFT = Difficulty(shift=1.5, annotation_bias=1.5, class_imbalance=0.5)
+NO_SHIFT = Difficulty(shift=0.0, annotation_bias=0.0)
+DIFFICULTIES: dict[str, Difficulty] = {"embedded": EMBEDDED, "hard": HARD,
+                                       "strong-shift": STRONG_SHIFT, "no-shift": NO_SHIFT}
 
 
 # ----------------------------------------------------------------------------- videos
@@ -154,7 +198,7 @@ def render_video(true_class: str, n_frames: int, domain: Domain, image_size: int
                  rng: np.random.Generator,
                  difficulty: Difficulty = EMBEDDED) -> list[Image.Image]:
     """Frames of one synthetic video whose expression evolves towards ``true_class``'s apex."""
-    domain = difficulty.domain(domain) if difficulty != EMBEDDED else domain
+    domain = difficulty.domain(domain) if difficulty.changes_appearance else domain
     who = random_identity(rng, domain.background)
     apex = _person_apex(APEX.get(true_class, NEUTRAL), difficulty, rng)
     intensity = _intensity_curve(n_frames, rng)
@@ -171,27 +215,38 @@ def render_video(true_class: str, n_frames: int, domain: Domain, image_size: int
 
 # ----------------------------------------------------------------------------- data set
 
-def annotated_labels(split: str, true_class: str, count: int,
-                     rng: np.random.Generator) -> list[str]:
-    """Labels given to ``count`` videos of ``true_class`` in ``split`` (applies LABEL_FLIPS).
+def annotated_labels(split: str, true_class: str, count: int, rng: np.random.Generator,
+                     annotation_bias: float = 1.0) -> list[str]:
+    """Labels given to ``count`` videos of ``true_class`` in ``split`` (applies LABEL_FLIPS,
+    each fraction multiplied by ``annotation_bias`` and clipped at 1).
 
     At least one video keeps its true label, so every class stays present in every split.
     """
     labels = [true_class] * count
     target, fraction = LABEL_FLIPS.get(split, {}).get(true_class, (true_class, 0.0))
-    flips = min(round(fraction * count), count - 1)
+    flips = min(round(min(fraction * annotation_bias, 1.0) * count), count - 1)
     for index in rng.permutation(count)[:flips]:
         labels[index] = target
     return labels
 
 
+def class_counts(split: str, n_classes: int, per_class: int,
+                 class_imbalance: float = 0.0) -> list[int]:
+    """Videos of each class (in class order) in ``split``: ``per_class`` each when balanced;
+    otherwise decaying over the classes in the source split and rising in the others."""
+    exponents = [i / (n_classes - 1) if n_classes > 1 else 0.0 for i in range(n_classes)]
+    counts = [max(1, round(per_class * (1 - class_imbalance) ** e)) for e in exponents]
+    return counts if split == SOURCE_SPLIT else counts[::-1]
+
+
 def _video_plan(split: str, classes: Sequence[str], per_class: int, seed: int,
-                split_index: int) -> list[tuple[str, str]]:
+                split_index: int, difficulty: Difficulty = EMBEDDED) -> list[tuple[str, str]]:
     """(true class, annotated class) of every video of a split, in a fixed order."""
     rng = np.random.default_rng([seed, split_index, 1_000_003])
+    counts = class_counts(split, len(classes), per_class, difficulty.class_imbalance)
     plan = []
-    for true_class in classes:
-        labels = annotated_labels(split, true_class, per_class, rng)
+    for true_class, count in zip(classes, counts, strict=True):
+        labels = annotated_labels(split, true_class, count, rng, difficulty.annotation_bias)
         plan += [(true_class, label if label in classes else true_class) for label in labels]
     return plan
 
@@ -212,13 +267,15 @@ def generate_dataset(root: str | Path, *, seed: int = 0,
     ``videos_per_class`` maps split name -> videos per class in that split (default
     :data:`DEFAULT_VIDEOS_PER_CLASS`); frame counts are drawn uniformly from the inclusive
     range ``frames_per_video``. The same seed gives byte-identical PNG files.
-    ``difficulty`` (default: the embedded set's) makes the faces harder to read.
+    ``difficulty`` (default: the embedded set's) makes the faces harder to read and sets the
+    domain shift's strength (appearance, annotation bias, class priors; ``class_imbalance``
+    changes the per-class counts, see :func:`class_counts`).
     """
     root = Path(root)
     plan = videos_per_class or DEFAULT_VIDEOS_PER_CLASS
     rows = []
     for split_index, (split, per_class) in enumerate(plan.items()):
-        videos = _video_plan(split, classes, per_class, seed, split_index)
+        videos = _video_plan(split, classes, per_class, seed, split_index, difficulty)
         domain = DOMAINS.get(split, TARGET)
         for number, (true_class, label) in enumerate(tqdm(videos, desc=f"generate {split}",
                                                           disable=not progress)):

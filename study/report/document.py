@@ -67,10 +67,10 @@ def write_report(layout: StudyLayout, evaluator: Evaluator | None = None
     evaluator.study = study
     pair = comparison(study)
     parts = [sections.floor_section(study, out), sections.table_ii(study, evaluator, out),
-             sections.tables_iii_iv(study, pair, out), sections.table_v(study, evaluator, out),
-             sections.table_vii(study, pair, out),
+             sections.methods_section(study, out), sections.tables_iii_iv(study, pair, out),
+             sections.table_v(study, evaluator, out), sections.table_vii(study, pair, out),
              sections.tsne_section(study, evaluator, pair, out),
-             sections.search_section(study, out)]
+             sections.search_section(study, out), sections.rounds_section(study, out)]
     lines = [*header(study), "", *missing_list(study.missing)]
     for section in parts:
         lines += ["", f"## {section.title}", "", *section.lines]

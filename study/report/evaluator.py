@@ -20,7 +20,7 @@ from trainables.checkpoint import load_weights, selected_weights
 from trainables.config import SOURCE
 from trainables.engine import DeviceSplit, Evaluation, SplitArrays, StudyArrays, evaluate
 from trainables.errors import UserInputError
-from trainables.neta import trial_tau
+from trainables.neta import trial_lam, trial_normalisation, trial_tau
 from trainables.network import NetworkSettings, build_network
 
 
@@ -99,7 +99,8 @@ class Evaluator:
         settings = NetworkSettings.from_config(trial.config)
         split = DeviceSplit.create(arrays, torch.device("cpu"))
         return evaluate(self.network(trial, arrays), split, torch.as_tensor(self.z),
-                        lam=trial.lam, normalisation=trial.config["normalisation"],
+                        lam=trial_lam(trial.config),
+                        normalisation=trial_normalisation(trial.config),
                         tau=trial_tau(trial.config),
                         seq_len=settings.seq_len, batch_size=settings.batch_size)
 

@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from study.report.files import format_lam
-from study.report.records import OPTIMISTIC, Study, TrialRecord
+from study.report.methods import NETB_ROW, SOURCE_ONLY
+from study.report.records import OPTIMISTIC, ROLE_NAMES, Study, TrialRecord
 from trainables.config import SOURCE, TARGET
 
 #: Markers of Z and of the two compared networks' centroids (Figures 5-9).
@@ -175,4 +176,41 @@ def objectives_figure(frame: pd.DataFrame, metrics: Sequence[str]) -> Figure:
     axes.set_title("The front the multi-objective search found (best-so-far values Optuna "
                    "was told)", fontsize=9)
     axes.legend(fontsize=8)
+    return figure
+
+
+def methods_figure(study: Study, frame: pd.DataFrame) -> Figure:
+    """Each method's best configuration (rows of :func:`study.report.methods.methods_frame`):
+    mean evaluation accuracy with its 95% interval over seeds (the number of seeds beside
+    it), a dashed line at source_only's mean and one at NetB's accuracy, the upper bound
+    (none without a held-out split: NetB then trained on the videos measured)."""
+    key = study.accuracy_key(study.eval_role)
+    rows = frame[frame["method"] != NETB_ROW].reset_index(drop=True)
+    mean, low, high = (rows[f"{key}_{p}"] for p in ("mean", "low", "high"))
+    figure, axes = new_figure(max(4.0, 1.2 * len(rows) + 2), 4.5)
+    errors = np.vstack([(mean - low).fillna(0).clip(lower=0),
+                        (high - mean).fillna(0).clip(lower=0)])
+    x = np.arange(len(rows))
+    axes.errorbar(x, mean, yerr=errors, marker="o", linestyle="none", capsize=4,
+                  color="C0", label="best configuration: mean and 95% CI over seeds")
+    for position, value, seeds in zip(x, mean, rows[f"{key}_n"], strict=True):
+        axes.annotate(f"n={int(seeds)}", (position, value), textcoords="offset points",
+                      xytext=(6, 4), fontsize=7, va="bottom")
+    source_only = rows.loc[rows["method"] == SOURCE_ONLY, f"{key}_mean"]
+    if len(source_only):
+        axes.axhline(source_only.iloc[0], linestyle="--", color="C1",
+                     label=f"source_only, mean ({source_only.iloc[0]:.3f})")
+    netb = frame.loc[frame["method"] == NETB_ROW, f"{key}_mean"]
+    if len(netb) and not study.optimistic:
+        axes.axhline(netb.iloc[0], linestyle="--", color="C2",
+                     label=f"NetB, in-domain upper bound, 1 run ({netb.iloc[0]:.3f})")
+    axes.set_xticks(x, list(rows["method"]))
+    axes.set_xlim(-0.5, len(rows) - 0.5)
+    axes.margins(y=0.15)
+    axes.set_xlabel("method (its best configuration by the selection metric)")
+    axes.set_ylabel(f"{ROLE_NAMES[study.eval_role]} {study.level} accuracy")
+    axes.set_title(f"{study.level.capitalize()}-level accuracy on the "
+                   f"{study.split_phrase(study.eval_role)}, {study.rule(study.eval_role)}",
+                   fontsize=9)
+    axes.legend(fontsize=7, loc="best")
     return figure

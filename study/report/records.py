@@ -21,7 +21,7 @@ from study.outputs import REPEAT_KEY
 from study.report.files import format_lam
 from study.settings import StudySettings
 from study.statistics import mean_ci
-from trainables.config import HELDOUT, SOURCE, TARGET
+from trainables.config import DEFAULT_METHOD, HELDOUT, SOURCE, TARGET
 
 OPTIMISTIC = "selected on the evaluation split (optimistic)"
 ROLE_NAMES = {SOURCE: "source", TARGET: "target", HELDOUT: "held-out"}
@@ -61,7 +61,12 @@ class TrialRecord:
 
     @property
     def lam(self) -> float:
-        value = self.config.get("lam")
+        """lam of eq. (9): the centroid method's, 1 for ``source_only`` (E_a alone), NaN for
+        an alignment baseline (no lam: it is on no lam axis of the paper's tables)."""
+        method = self.config.get("method", DEFAULT_METHOD)
+        if method == "source_only":
+            return 1.0
+        value = self.config.get("lam") if method == DEFAULT_METHOD else None
         return float(value) if finite(value) else math.nan
 
     @property

@@ -5,9 +5,11 @@ writes their CSVs and the figures of :mod:`study.report.figures`, and says what 
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
-from study.report import figures, tables
+from study.report import figures, methods, tables
 from study.report.compare import Comparison, paired_comparison
 from study.report.embedding import MAX_TSNE_FRAMES, centroid_points, frame_points
 from study.report.evaluator import Evaluator, unusable
@@ -29,11 +31,13 @@ from study.report.search import (
     objectives_frame,
     search_frame,
 )
-from trainables.config import LEARNED_MARGIN, SOURCE, TARGET
+from study.rounds import rounds_shown
+from trainables.config import LEARNED_MARGIN, METHODS, SOURCE, TARGET
 
 CONFIRM_CSV = "confirm.csv"
 NO_RESULT = "no trial has reported a result yet"
-FLOOR, TABLE_II, TABLES_III_IV, TABLE_V, TABLE_VII, TSNE, SEARCH = range(len(SECTIONS))
+(FLOOR, TABLE_II, METHOD_TABLE, TABLES_III_IV, TABLE_V, TABLE_VII, TSNE,
+ SEARCH, ROUNDS) = range(len(SECTIONS))
 
 
 def gap(out: ReportFolder, index: int, reason: str) -> Section:
@@ -88,6 +92,67 @@ def table_ii(study: Study, evaluator: Evaluator, out: ReportFolder) -> Section:
                   markdown_table(tables.reference_table_ii())]
     lines += ["", out.csv("table_ii.csv", frame), *confirmation_lines(study, out)]
     return Section(SECTIONS[TABLE_II], lines)
+
+
+def methods_section(study: Study, out: ReportFolder) -> Section:
+    """Each method's best configuration by the selection rule, its evaluation accuracy with
+    a 95% interval over seeds, against source_only's and NetB's (the upper bound)."""
+    frame = methods.methods_frame(study)
+    if frame.empty:
+        return gap(out, METHOD_TABLE, NO_RESULT)
+    role, selecting = study.eval_role, ROLE_NAMES[study.selection_role]
+    where = f"{ROLE_NAMES[role]} videos ({study.split_name(role)})"
+    lines = [f"Each method's best configuration, chosen as everywhere in this report: "
+             f"the highest mean `{study.metric}` over its seeds ({selecting} accuracy at each "
+             f"seed's selected epoch), the same rule for every method"
+             + ("" if role == study.selection_role else
+                f"; the {ROLE_NAMES[role]} accuracy never chooses")
+             + f". Its {study.level}-level accuracy on "
+             f"the {where} at each seed's selected epoch: mean and 95% interval over seeds "
+             f"(Student's t below 10 seeds, bootstrap from 10; none from one seed). "
+             f"`source_only` (E_a alone) is what adaptation must beat; the mean differences "
+             f"beside it are only as sure as the intervals are narrow."]
+    if study.optimistic:
+        lines += ["", f"**No held-out videos: every accuracy here was {OPTIMISTIC}**, and NetB "
+                      f"was trained on these very videos, so its figure is a training "
+                      f"accuracy and there is no upper bound."]
+    elif methods.NETB_ROW in set(frame["method"]):
+        lines += ["", "NetB, trained on the target's own labels, gives the in-domain upper "
+                      "bound (one run: no interval); the gap is NetB's accuracy minus the "
+                      "method's mean."]
+    else:
+        lines += ["", "No upper bound: NetB's summary has no "
+                      f"`{study.accuracy_key(role)}`" + ("" if study.netb else
+                                                        " (its summary.json is missing)")
+                      + "."]
+    shown, top = methods.methods_shown(study, frame)
+    lines += ["", markdown_table(shown, top=top)]
+    notes = methods_notes(study, frame, out)
+    lines += ["", *notes] if notes else []
+    lines += ["", out.png("methods.png", figures.methods_figure(study, frame)), "",
+              out.csv("methods.csv", frame)]
+    return Section(SECTIONS[METHOD_TABLE], lines)
+
+
+def methods_notes(study: Study, frame: pd.DataFrame, out: ReportFolder) -> list[str]:
+    """Absent methods (missing where the study set out to compare them) and budgets."""
+    absent = methods.absent_methods(study)
+    present = frame[frame["method"] != methods.NETB_ROW]
+    if len(present) == 1 and not methods.expects_every_method(study):
+        return [f"Only `{present['method'].iloc[0]}` ran in this study (space "
+                f"`{study.settings.space}`): `--space {methods.BASELINES_SPACE}` runs "
+                + ", ".join(f"`{m}`" for m in METHODS)
+                + " with their weights searched, the same number of configurations each."]
+    lines = []
+    if absent:
+        lines += [out.gap(SECTION_NAMES[METHOD_TABLE], "no configuration with a result for "
+                          + ", ".join(absent)), ""]
+    counts = dict(zip(present["method"], present["configurations"], strict=True))
+    if len(set(counts.values())) > 1:
+        lines += ["Methods ran different numbers of configurations ("
+                  + ", ".join(f"{m}: {n}" for m, n in counts.items())
+                  + "): one with more had more tries at a high selection score.", ""]
+    return lines[:-1] if lines else []
 
 
 def paired_lines(study: Study, evaluator: Evaluator, out: ReportFolder) -> list[str]:
@@ -253,3 +318,32 @@ def objectives_lines(study: Study, out: ReportFolder) -> list[str]:
             f"trials.csv):", "", markdown_table(front.drop(columns=["pareto"])), "",
             out.png("objectives_pareto.png", figures.objectives_figure(frame, metrics)), "",
             out.csv("objectives.csv", frame)]
+
+
+def rounds_section(study: Study, out: ReportFolder) -> Section:
+    """Accuracy (held-out too) and Table VII's distances per block-component round."""
+    rounds = study.settings.rounds
+    if rounds <= 1:
+        return Section(SECTIONS[ROUNDS], ["One round, as in the paper; `--rounds K` alternates "
+                                          "NetB and NetA for K rounds (block-component "
+                                          "training)."])
+    path = study.layout.rounds_csv
+    if not path.exists():
+        return gap(out, ROUNDS, f"{path.name} is missing: the rounds have not finished")
+    table = pd.read_csv(path)
+    chosen = study.layout.rounds_dir / "chosen.json"
+    which = (f" configuration {json.loads(chosen.read_text())['configuration']}"
+             if chosen.exists() else " configuration")
+    lines = [f"Round 1 is the paper: NetB, its Z, the NetA search. Each later round trains NetB "
+             f"again (from its previous weights) towards the centroids of NetA's source "
+             f"representations, then NetA again (from its previous weights) towards NetB's new "
+             f"Z. The rounds carry the search's best centroid-method{which}; NetA figures are "
+             f"its seeds at their selected epoch (mean [95% CI] over seeds), Table VII's "
+             f"distance is from that round's Z; 'Z moved' is the Frobenius distance of "
+             f"NetB's centroids from the previous round's.", "",
+             markdown_table(rounds_shown(table)), "",
+             out.csv("rounds.csv", table)]
+    if len(table) < rounds:
+        lines += ["", out.gap(SECTION_NAMES[ROUNDS], f"only {len(table)} of {rounds} rounds "
+                                                     f"have finished")]
+    return Section(SECTIONS[ROUNDS], lines)

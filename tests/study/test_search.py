@@ -21,7 +21,7 @@ from study.cluster import Resources
 from study.layout import StudyLayout
 from study.search import build_tuner, define_trial, fixed_config, make_trainable
 from study.settings import StudySettings
-from trainables.config import CELLS, NORMALISATIONS, REPEAT_KEY
+from trainables.config import CELLS, METHODS, NORMALISATIONS, REPEAT_KEY
 
 
 def test_gpus_per_trial_flag_takes_a_fraction_and_defaults_to_one() -> None:
@@ -50,9 +50,17 @@ OBJECTIVE = StudySettings().objective
 
 
 def check_trial_config(config: dict[str, Any], fixed: dict[str, Any] = FIXED) -> None:
-    """What train_neta needs from any space: the four knobs, valid, and the fixed settings."""
-    assert 0.0 <= config["lam"] <= 1.0
-    assert config["normalisation"] in NORMALISATIONS and config["cell"] in CELLS
+    """What train_neta needs from any space: the method (the paper's when absent) and its
+    knobs, the cell and window length, valid, and the fixed settings."""
+    method = config.get("method", "centroid")
+    assert method in METHODS
+    if method == "centroid":
+        assert 0.0 <= config["lam"] <= 1.0 and config["normalisation"] in NORMALISATIONS
+    else:
+        assert "lam" not in config  # a baseline's lam would put it on the paper's lam axis
+        weight = config.get(f"{method}_weight", 1.0)
+        assert 0.0 < weight < float("inf")
+    assert config["cell"] in CELLS
     assert isinstance(config["seq_len"], int) and 1 <= config["seq_len"]
     assert {key: config[key] for key in fixed} == fixed
 
@@ -143,3 +151,21 @@ def test_optuna_sees_what_the_trials_report(local_ray: None, tmp_path: Path) -> 
 def test_repeat_key_is_the_key_rays_repeater_sets() -> None:
     """trainables.config spells Ray's key out, so that the library needs no Ray."""
     assert REPEAT_KEY == TRIAL_INDEX
+
+
+def test_the_baselines_space_gives_every_method_the_same_budget() -> None:
+    """Configuration k runs method k mod 5, so 10 trials are two of each, and each method's
+    weight is suggested only in its own configurations."""
+    space = search_spaces.load("baselines")
+    study = optuna.create_study(direction="maximize", sampler=search_spaces.sampler_for(space, 0))
+    methods = []
+    for _ in range(space.DEFAULT_TRIALS):
+        trial = study.ask()
+        config = {**trial.params, **define_trial("baselines", FIXED, trial)}
+        methods.append(config["method"])
+        weights = {key for key in trial.params if key.endswith("_weight")}
+        assert weights == ({f"{config['method']}_weight"}
+                           if config["method"] in ("coral", "mmd", "dann") else set())
+        study.tell(trial, 0.5)
+    assert sorted(methods) == sorted(list(METHODS) * 2)
+    assert search_spaces.space_parameters("baselines").fixed[0] == "method"

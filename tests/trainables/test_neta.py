@@ -136,3 +136,75 @@ def test_resuming_mid_run_reproduces_the_uninterrupted_run(tmp_path: Path,
     again = Recorder(tmp_path / "again")
     state = train_neta(TIED, _study(), Z, report=again, resume_from=straight.folders[-1])
     assert again.rows == [] and state.epoch == TIED["epochs"]
+
+
+BASELINE = {key: value for key, value in CONFIG.items() if key not in ("lam", "normalisation")}
+
+
+@pytest.mark.parametrize("method", ["coral", "mmd", "dann"])
+def test_an_alignment_baseline_reads_target_frames_but_never_their_labels(method: str) -> None:
+    """The alignment term sees the target part's inputs; its labels may be anything."""
+    data = _study()
+    rows: list[dict] = []
+    train_neta({**BASELINE, "method": method, "epochs": 2}, data, Z,
+               report=lambda metrics, _write: rows.append(metrics))
+    scrambled = _study()
+    scrambled.target.frame_labels[:] = scrambled.target.frame_labels[::-1].copy()
+    again: list[dict] = []
+    train_neta({**BASELINE, "method": method, "epochs": 2}, scrambled, Z,
+               report=lambda metrics, _write: again.append(metrics))
+    losses = ("E_tot", "E_a", "E_align", "source_frame_acc")
+    assert [[row[k] for k in losses] for row in rows] == [[row[k] for k in losses]
+                                                          for row in again]
+    assert all(row["E_align"] > 0 for row in rows)
+    # E_tot = E_a + weight x E_align (weight 1 by default), E_b unweighted at lam = 1.
+    assert rows[-1]["E_tot"] == pytest.approx(rows[-1]["E_a"] + rows[-1]["E_align"], rel=1e-5)
+
+
+def test_source_only_is_the_centroid_loss_at_lam_one() -> None:
+    rows: list[dict] = []
+    train_neta({**BASELINE, "method": "source_only"}, _study(), Z,
+               report=lambda metrics, _write: rows.append(metrics))
+    paper: list[dict] = []
+    train_neta({**CONFIG, "lam": 1.0}, _study(), Z,
+               report=lambda metrics, _write: paper.append(metrics))
+    assert [row["source_video_acc"] for row in rows] == [row["source_video_acc"] for row in paper]
+    assert [row["E_tot"] for row in rows] == [row["E_tot"] for row in paper]
+
+
+def test_a_weight_of_zero_trains_as_source_only_and_the_weight_matters() -> None:
+    """With weight 0 the target batches change nothing but the generator's draws, so the
+    losses differ from source_only's only through the shuffling: compare weights instead."""
+    def run(weight: float) -> list[float]:
+        rows: list[dict] = []
+        train_neta({**BASELINE, "method": "mmd", "mmd_weight": weight, "epochs": 2}, _study(),
+                   Z, report=lambda metrics, _write: rows.append(metrics))
+        return [row["E_a"] for row in rows]
+    assert run(0.0) != run(10.0)
+
+
+@pytest.mark.parametrize("method", ["dann", "coral"])
+def test_an_interrupted_baseline_resumes_bit_for_bit(tmp_path: Path, method: str) -> None:
+    """DANN's domain classifier (weights and its optimiser state) is part of the resume state."""
+    config = {**BASELINE, "method": method, "seed": 1}
+    straight = Recorder(tmp_path / "straight")
+    train_neta(config, _study(), Z, report=straight)
+    resumed = Recorder(tmp_path / "resumed")
+    train_neta(config, _study(), Z, report=resumed, resume_from=straight.folders[1])
+    assert resumed.rows == straight.rows[2:]
+    saved = torch.load(straight.folders[1] / RESUME_FILE, weights_only=True)
+    assert ("alignment" in saved) == (method == "dann")
+
+
+def test_a_later_round_starts_from_the_given_weights(tmp_path: Path) -> None:
+    first = Recorder(tmp_path / "first")
+    train_neta(CONFIG, _study(), Z, report=first)
+    weights, _ = load_selected(first.folders[-1])
+    from trainables.neta import NetATraining
+
+    run = NetATraining({**CONFIG, "round": 2}, _study(), Z, initial_weights=weights)
+    state = run.setup.network.state_dict()
+    assert all(torch.equal(state[key], weights[key]) for key in weights)
+    fresh = NetATraining(CONFIG, _study(), Z).setup.network.state_dict()
+    assert not all(torch.equal(fresh[key], weights[key]) for key in weights)
+    assert run.epoch()["round"] == 2
