@@ -386,6 +386,8 @@ def learning_line(frame: pd.DataFrame) -> str | None:
     chance_text = (f" of chance {chance.dropna().iloc[0]:.2f}"
                    if chance is not None and chance.notna().any() else " of chance")
     searched = parameters.of_frame(frame).searched
+    # The baselines space holds the method fixed per configuration: it names the trial too.
+    searched = ("method", *searched) if "method" in frame else searched
     names = ", ".join(_trial_name(row, searched) for _, row in failed.iterrows())
     return (f"WARNING: {len(failed)}/{int(known.sum())} trials did not learn (source video "
             f"accuracy within {LEARNED_MARGIN:.2f}{chance_text}): {names}. Their target and "

@@ -20,6 +20,7 @@ round's experiment is restored from its folder.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -256,7 +257,7 @@ def rounds_table(layout: StudyLayout, settings: StudySettings,
                                          if k.startswith("selected_centroid_distance/")})]
         for key in keys:
             values = [float(r.get(key, np.nan)) for r in results]
-            bounds = (0.0, 1.0) if key.endswith("_acc") else None
+            bounds = (0.0, 1.0) if key.endswith("_acc") else (0.0, math.inf)  # distances
             row[f"{key}_mean"], row[f"{key}_low"], row[f"{key}_high"] = mean_ci(
                 values, bounds=bounds)
         rows.append(row)

@@ -39,9 +39,13 @@ from trainables.errors import UserInputError
 
 
 def define_trial(space_name: str, fixed: dict[str, Any], trial: optuna.Trial) -> dict[str, Any]:
-    """Define-by-run space: the space's suggestions, plus the study's fixed settings."""
+    """Define-by-run space: the space's suggestions, plus the study's fixed settings, plus
+    None for each parameter the space suggests only on other branches (the baselines' weights:
+    every trial's config then has every parameter column, which Ray's trial table needs)."""
     held = search_spaces.load(space_name).define(trial) or {}
-    return {**fixed, **held}
+    elsewhere = {key: None for key in search_spaces.space_parameters(space_name).searched
+                 if key not in trial.params and key not in held}
+    return {**fixed, **elsewhere, **held}
 
 
 def trial_dirname(trial: Any) -> str:

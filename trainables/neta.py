@@ -67,7 +67,7 @@ def trial_tau(config: dict[str, Any]) -> float:
 
 def trial_method(config: dict[str, Any]) -> str:
     """How the trial trains NetA (:data:`~trainables.config.METHODS`; absent: the paper's)."""
-    method = str(config.get("method", DEFAULT_METHOD))
+    method = str(config.get("method") or DEFAULT_METHOD)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     return method
@@ -80,8 +80,8 @@ def trial_lam(config: dict[str, Any]) -> float:
 
 
 def trial_normalisation(config: dict[str, Any]) -> str:
-    """f of eq. (8) (unused at lam = 1, so baselines need not set it)."""
-    return str(config.get("normalisation", NORMALISATIONS[0]))
+    """f of eq. (8) (unused at lam = 1, so baselines need not set it: absent or None)."""
+    return str(config.get("normalisation") or NORMALISATIONS[0])
 
 
 def trial_round(config: dict[str, Any]) -> int:

@@ -26,9 +26,22 @@ probe's held-out accuracy has not learned (trainables.probe.learning_floor). It 
 about 16 minutes on 2 shared CPU cores (mostly NetB and NetA epochs; ``--netb-epochs``
 and ``--neta-epochs`` shorten it).
 
+``--methods`` runs instead a methods benchmark (none of (a)-(e)): NetA trained with every
+method of ``trainables.config.METHODS`` (the centroid loss at lam = 0.5, f linear; E_a alone;
+Deep CORAL, MMD and DANN at their published weights: no search) on one data set
+(``--methods-data``: the embedded one, or a generated ``trainables.synthetic.DIFFICULTIES``
+set) for ``--seeds`` seeds, each seed's NetB (trained on the target labels, the in-domain
+upper bound) giving the Z that every method of that seed uses. Every run has the same
+network, ``--neta-epochs`` and seed, and its epoch is selected by the target video accuracy;
+the table gives per method the held-out video accuracy at that epoch (mean and Student's t
+95% interval over seeds), the target and source accuracies, the difference to
+``source_only`` and seconds per run. On 2 shared CPU cores one NetA run of 8 epochs on the
+embedded set took about 4 minutes, so the default 3 seeds take over an hour.
+
 Speed is measured here, never asserted in tests: the ratios come from one run on one device.
 The last line printed is a single JSON object.
 
-Modules: ``speed`` ((a)-(e) and ``--paper-scale``), ``learning`` (``--learning``), ``device``
+Modules: ``speed`` ((a)-(e) and ``--paper-scale``), ``learning`` (``--learning``),
+``methods`` (``--methods``), ``device``
 (the device's name, timing work on it) and ``cli`` (the flags, ``main``).
 """

@@ -63,7 +63,7 @@ class TrialRecord:
     def lam(self) -> float:
         """lam of eq. (9): the centroid method's, 1 for ``source_only`` (E_a alone), NaN for
         an alignment baseline (no lam: it is on no lam axis of the paper's tables)."""
-        method = self.config.get("method", DEFAULT_METHOD)
+        method = self.config.get("method") or DEFAULT_METHOD
         if method == "source_only":
             return 1.0
         value = self.config.get("lam") if method == DEFAULT_METHOD else None

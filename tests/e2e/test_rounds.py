@@ -1,18 +1,21 @@
-"""``--rounds 2`` end to end on tiny data: round 2's NetB gives a new Z, round 2's NetA trials
-train towards it from their round 1 weights, and a resumed study continues in round 2."""
+"""``--space baselines --rounds 2`` end to end on tiny data: every method runs in the same
+trainable with the same seeds and the report compares them; round 2's NetB gives a new Z,
+round 2's NetA trials train towards it, and a resumed study continues in round 2."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.study_helpers import run_cli, study_args, trial_results
-from trainables.config import REPEAT_KEY
+from tests.study_helpers import REPO, run_cli, study_args, trial_results
+from trainables.config import METHODS, REPEAT_KEY
 
 REPEATS = 2
 
@@ -21,8 +24,9 @@ REPEATS = 2
 def rounds_study(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
                  ) -> tuple[Path, list[str], str]:
     storage = tmp_path_factory.mktemp("results")
-    args = study_args(tiny_data, storage, "k2", trials=2, epochs=1,
-                      extra=("--rounds", "2", "--repeats", str(REPEATS)))
+    args = study_args(tiny_data, storage, "k2", trials=len(METHODS), epochs=1,
+                      extra=("--rounds", "2", "--repeats", str(REPEATS), "--space",
+                             "baselines"))
     result = run_cli(args)
     assert result.returncode == 0, result.stderr[-3000:]
     return storage / "k2", args, result.stdout + result.stderr
@@ -106,5 +110,36 @@ def test_a_resumed_study_continues_in_round_two(
     assert "Reusing NetB" in console and "Reusing round 2's NetB" in console
     assert (copy / "rounds" / "2" / "netb" / "centroids.json").read_bytes() == z_before
     assert len(trial_results(copy / "round_2")) == REPEATS
-    assert len(trial_results(copy)) == 2 * REPEATS  # round 1's trials were not run again
+    assert trial_results(copy) == trial_results(folder)  # round 1 was not run again
     assert json.loads((copy / "study.json").read_text()).get("completed")
+
+
+def test_every_method_ran_with_the_same_seeds_and_the_report_compares_them(
+        rounds_study: tuple[Path, list[str], str]) -> None:
+    folder, _, console = rounds_study
+    trials = pd.read_csv(folder / "trials.csv", dtype={"configuration": str})
+    assert sorted(trials["method"]) == sorted(list(METHODS) * REPEATS)
+    assert all(sorted(group) == list(range(REPEATS))
+               for _, group in trials.groupby("method")["repeat"])
+    assert trials.loc[trials["method"] != "centroid", "lam"].isna().all()
+    weights = trials.filter(like="_weight")
+    assert [trials.loc[weights[f"{m}_weight"].notna(), "method"].unique().tolist()
+            for m in ("coral", "mmd", "dann")] == [["coral"], ["mmd"], ["dann"]]
+    for reported in trial_results(folder).values():
+        config = reported[-1]["config"]
+        assert ("E_align" in reported[-1]) == (config["method"] in ("coral", "mmd", "dann"))
+    report = subprocess.run([sys.executable, "-m", "study.report", "--name", folder.name,
+                             "--storage-path", str(folder.parent)], cwd=REPO, text=True,
+                            capture_output=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    methods = pd.read_csv(folder / "report" / "methods.csv")
+    assert list(methods["method"][:-1]).count("centroid") == 1
+    assert sorted(methods["method"][:-1]) == sorted(METHODS)
+    assert methods["method"].iloc[-1] == "NetB"
+    netb = json.loads((folder / "netb" / "summary.json").read_text())["metrics"]
+    assert methods["heldout_video_acc_mean"].iloc[-1] == pytest.approx(
+        netb["heldout_video_acc"])
+    text = (folder / "report" / "report.md").read_text()
+    assert "## Methods" in text and "## Rounds" in text
+    assert (folder / "report" / "methods.png").stat().st_size > 0
+    assert (folder / "report" / "rounds.csv").exists()

@@ -57,8 +57,8 @@ def check_trial_config(config: dict[str, Any], fixed: dict[str, Any] = FIXED) ->
     if method == "centroid":
         assert 0.0 <= config["lam"] <= 1.0 and config["normalisation"] in NORMALISATIONS
     else:
-        assert "lam" not in config  # a baseline's lam would put it on the paper's lam axis
-        weight = config.get(f"{method}_weight", 1.0)
+        assert config.get("lam") is None  # a baseline's lam would put it on the lam axis
+        weight = config.get(f"{method}_weight") or 1.0
         assert 0.0 < weight < float("inf")
     assert config["cell"] in CELLS
     assert isinstance(config["seq_len"], int) and 1 <= config["seq_len"]
