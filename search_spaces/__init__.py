@@ -6,6 +6,12 @@ returns the settings it holds fixed. It may also define ``sampler(seed)`` (defau
 a seeded TPE sampler whose random start-up is sized to the study's trials) and
 ``DEFAULT_TRIALS``. Adding a space is adding a file here: the parameters it suggests, then
 those it holds fixed (:func:`space_parameters`), are the parameter columns of every output.
+
+What a trial's config may hold (``trainables.neta``): ``method`` (one of
+``trainables.config.METHODS``; absent: ``centroid``, the paper's), with ``lam`` and
+``normalisation`` for ``centroid`` (and an optional ``tau``) or an optional
+``<method>_weight`` for ``coral``, ``mmd`` and ``dann``; ``cell`` and ``seq_len`` always. A
+parameter that a space suggests only on some branches is None in the other trials' configs.
 """
 
 from __future__ import annotations
