@@ -1,5 +1,6 @@
 """The command line of ``python -m study.bench``: its flags, and ``main``, which runs the
-speed benchmark or, with ``--learning``, the learning benchmark and prints one JSON line."""
+speed benchmark or, with ``--learning``, the learning benchmark, or with ``--methods``, the
+methods benchmark, and prints one JSON line."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from study.bench.learning import (
     LEARNING_NETB_EPOCHS,
     learning_benchmark,
 )
+from study.bench.methods import DEFAULT_SEEDS, methods_benchmark
 from study.bench.speed import (
     FULL_FRAMES,
     QUICK_FRAMES,
@@ -26,7 +28,9 @@ from study.bench.speed import (
     speed_benchmark,
 )
 from study.cli import OneLineParser, positive_int
+from trainables.config import METHODS
 from trainables.engine import choose_device
+from trainables.synthetic import DIFFICULTIES
 
 
 def build_parser() -> OneLineParser:
@@ -49,15 +53,29 @@ def build_parser() -> OneLineParser:
                              f"to fit = first epoch reaching {FIT_FRACTION:g} x the run's best "
                              "own-split video accuracy")
     parser.add_argument("--netb-epochs", type=positive_int, default=LEARNING_NETB_EPOCHS,
-                        help="with --learning: NetB's epoch cap (it stops on a plateau)")
+                        help="with --learning or --methods: NetB's epoch cap (it stops on "
+                             "a plateau)")
     parser.add_argument("--neta-epochs", type=positive_int, default=LEARNING_NETA_EPOCHS,
-                        help="with --learning: NetA's epochs")
+                        help="with --learning or --methods: NetA's epochs")
+    parser.add_argument("--methods", action="store_true",
+                        help="run only the methods benchmark: NetA with every method "
+                             f"({', '.join(METHODS)}) at its default knobs, "
+                             "same seeds, epochs and selection rule, beside NetB on the target "
+                             "labels; held-out accuracy's mean and 95%% CI over seeds")
+    parser.add_argument("--seeds", type=positive_int, default=DEFAULT_SEEDS,
+                        help="with --methods: seeds 0..N-1, each for every method")
+    parser.add_argument("--methods-data", choices=sorted(DIFFICULTIES), default="embedded",
+                        help="with --methods: the data set (embedded: the study's own; "
+                             "others are generated, like --learning's hard set)")
     return parser
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     device = choose_device()
     torch.set_num_threads(os.cpu_count() or 1)
+    if args.methods:
+        return methods_benchmark(device, data_name=args.methods_data, seeds=args.seeds,
+                                 netb_epochs=args.netb_epochs, neta_epochs=args.neta_epochs)
     if args.learning:
         return learning_benchmark(device, netb_epochs=args.netb_epochs,
                                   neta_epochs=args.neta_epochs)
@@ -68,6 +86,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    summary = run(build_parser().parse_args(argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.methods and args.learning:
+        parser.error("--methods and --learning are separate benchmarks: give one of them")
+    summary = run(args)
     print(json.dumps(summary))
     return 0

@@ -74,8 +74,11 @@ def test_printed_table_and_summary() -> None:
     assert printed.loc["coral", "learned"] == "2/3"
     summary = methods_summary(records, table)
     json.dumps(summary, allow_nan=False)
-    assert summary["centroid"]["heldout_video_acc"] == HELDOUT["centroid"]
-    assert summary["centroid"]["seed"] == [0, 1, 2]
+    assert summary["centroid"]["per_seed"]["heldout_video_acc"] == HELDOUT["centroid"]
+    assert summary["centroid"]["per_seed"]["seed"] == [0, 1, 2]
+    assert summary["centroid"]["per_seed"]["learned"] == [True, False, True]
+    assert summary["centroid"]["learned"] == 2 and summary["centroid"]["seeds"] == 3
+    assert summary["centroid"]["seconds"] == pytest.approx(20.0)
     assert summary[NETB]["minus_source_only"] == pytest.approx(0.25)
     one_seed = methods_summary(records[:1], methods_table(records[:1]))
     assert one_seed["source_only"]["heldout_low"] is None  # no interval from one value
@@ -125,6 +128,11 @@ def test_a_tiny_run_reads_every_figure_at_the_target_selected_epoch() -> None:
             assert record[name] == chosen[name]
     table = methods_table(records)
     assert list(table.index) == [*METHODS, NETB] and (table["seeds"] == 2).all()
+    summary = methods_summary(records, table)
+    json.dumps(summary, allow_nan=False)
+    assert summary["mmd"]["per_seed"]["selected_epoch"] == [
+        r["selected_epoch"] for r in records if r["method"] == "mmd"]
+    assert summary[NETB]["per_seed"]["epochs_run"] == [1, 1]
 
 
 def test_methods_and_learning_together_are_refused(capsys) -> None:
