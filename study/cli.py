@@ -16,8 +16,12 @@ from trainables.config import (
     HELDOUT,
     INPUT_NORMS,
     LEARNING_RATE,
-    SELECTION_ACCURACIES,
+    SELECTION_METRICS,
+    TASKS,
     TRACKED_ACCURACIES,
+    TRACKED_VA,
+    VA_GRID,
+    VA_RULE,
 )
 
 
@@ -55,6 +59,17 @@ positive_int = _number(int, 0, False, "a whole number >= 1")
 positive_float = _number(float, 0.0, False, "a number > 0")
 
 
+def grid_size(text: str) -> int:
+    """A valence-arousal grid: 2 to 100 cells a side."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 2 to 100") from None
+    if not 2 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 2 to 100")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number in [0, 1)."""
     try:
@@ -67,14 +82,15 @@ def fraction(text: str) -> float:
 
 
 def selection_metric(text: str) -> str:
-    """An accuracy that may drive choices: held-out ones are only ever reported."""
-    if text in SELECTION_ACCURACIES:
+    """An accuracy (or, with --task va, a mean CCC) that may drive choices: held-out ones are
+    only ever reported."""
+    if text in SELECTION_METRICS:
         return text
-    if text in TRACKED_ACCURACIES and text.startswith(HELDOUT):
+    if text.startswith(HELDOUT) and (text in TRACKED_ACCURACIES or text in TRACKED_VA):
         raise argparse.ArgumentTypeError(
             f"{text!r} is held out: it is scored, never used to choose; pick one of "
-            f"{', '.join(SELECTION_ACCURACIES)}")
-    raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(SELECTION_ACCURACIES)}")
+            f"{', '.join(SELECTION_METRICS)}")
+    raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(SELECTION_METRICS)}")
 
 
 def objective_list(text: str) -> tuple[str, ...]:
@@ -140,6 +156,17 @@ def build_parser() -> OneLineParser:
                            f"seeded) when there is no --test-split; 0 is the paper's protocol "
                            f"(selection on the evaluation split, optimistic) "
                            f"[{defaults.TARGET_HOLDOUT}].")
+    data.add_argument("--task", default=None, choices=TASKS,
+                      help="what the study predicts: emotion categories (classes), or "
+                           "per-frame valence and arousal (va: Aff-Wild-style annotations, "
+                           "a --va-grid grid of classes, CCC as the objective) [classes].")
+    data.add_argument("--va-grid", type=grid_size, default=None,
+                      help=f"with --task va: G, the G x G grid of valence-arousal classes "
+                           f"(a space may search it as va_grid) [{VA_GRID}, the paper's].")
+    data.add_argument("--va-rule", default=None, choices=("expected", "argmax"),
+                      help=f"with --task va: a prediction's (valence, arousal) is the "
+                           f"score-weighted mean of the cell centres, or the best cell's "
+                           f"centre [{VA_RULE}].")
     data.add_argument("--classes", default=None,
                       help="comma-separated class list in index order [the paper's seven].")
 
@@ -153,9 +180,10 @@ def build_parser() -> OneLineParser:
     search.add_argument("--space", default=None,
                         help=f"search space module in search_spaces/ [{defaults.SPACE}].")
     search.add_argument("--metric", default=None, type=selection_metric,
-                        help=f"accuracy whose best-so-far value Optuna maximises; one of "
-                             f"{', '.join(SELECTION_ACCURACIES)} (never a held-out one) "
-                             f"[{defaults.METRIC}].")
+                        help=f"accuracy (or mean CCC) whose best-so-far value Optuna "
+                             f"maximises; one of {', '.join(SELECTION_METRICS)} (never a "
+                             f"held-out one) [{defaults.METRIC}; {defaults.VA_METRIC} with "
+                             f"--task va].")
     search.add_argument("--objectives", default=None, type=objective_list,
                         help="comma-separated accuracies (two or more, none held out) for a "
                              "multi-objective Optuna search; their Pareto front is reported. "

@@ -16,11 +16,13 @@ from sklearn.model_selection import train_test_split
 
 from study.settings import StudySettings
 from trainables.config import HELDOUT, SOURCE, TARGET
-from trainables.data import SplitData, load_split
+from trainables.data import SplitData, load_split, load_va_split
 from trainables.engine import SplitArrays, StudyArrays
 from trainables.errors import UserInputError
 from trainables.synthetic import DEFAULT_SPLITS, embedded_dataset
-from trainables.video_listing import read_manifest, scan_split
+from trainables.synthetic_va import embedded_va_dataset
+from trainables.va_annotations import read_va_manifest, scan_va_split
+from trainables.video_listing import VideoRecord, read_manifest, scan_split
 
 if TYPE_CHECKING:  # study.inputs imports torch; the type is all that is needed here
     from study.inputs import Backbone
@@ -32,6 +34,8 @@ SPLIT_FLAGS = {SOURCE: "--source-split", TARGET: "--target-split", HELDOUT: "--t
 def data_root(settings: StudySettings) -> Path:
     """The folder the splits are read from (the embedded set is generated on first use)."""
     if _is_embedded(settings):
+        if settings.task == "va":
+            return embedded_va_dataset(seed=EMBEDDED_DATA_SEED)
         return embedded_dataset(seed=EMBEDDED_DATA_SEED)
     return Path(settings.data_root or Path(settings.manifest).parent)
 
@@ -81,11 +85,9 @@ def check_roles(settings: StudySettings, root: Path) -> None:
     names = split_names(settings)
     owner: dict[Path, str] = {}
     for role, name in names.items():
-        if settings.manifest is not None:
-            records = read_manifest(settings.manifest, name, settings.classes)
-        else:
-            records = scan_split(root, name, settings.classes)
-        if role == TARGET and HELDOUT not in names and settings.target_holdout > 0:
+        records = list_videos(settings, root, name)
+        if (role == TARGET and HELDOUT not in names and settings.target_holdout > 0
+                and settings.task != "va"):
             labels = np.array([record.label for record in records], dtype=np.int64)
             check_holdout_possible(labels, settings.target_holdout, settings.classes)
         for record in records:
@@ -97,10 +99,25 @@ def check_roles(settings: StudySettings, root: Path) -> None:
             owner[folder] = role
 
 
+def list_videos(settings: StudySettings, root: Path, split: str) -> list[VideoRecord]:
+    """A split's videos (a directory listing; valence-arousal annotations are read and
+    checked too, a cheap step before any decoding)."""
+    if settings.task == "va":
+        if settings.manifest is not None:
+            return read_va_manifest(Path(settings.manifest), split)
+        return scan_va_split(root, split)
+    if settings.manifest is not None:
+        return read_manifest(settings.manifest, split, settings.classes)
+    return scan_split(root, split, settings.classes)
+
+
 def load_data(settings: StudySettings, progress: bool) -> dict[str, SplitData]:
     """Decode (or read from the frame cache) the splits, after checking their roles."""
     root = data_root(settings)
     check_roles(settings, root)
+    if settings.task == "va":
+        return {role: load_va_split(root, name, manifest=settings.manifest, progress=progress)
+                for role, name in split_names(settings).items()}
     return {role: load_split(root, name, settings.classes, manifest=settings.manifest,
                              progress=progress)
             for role, name in split_names(settings).items()}
@@ -137,15 +154,33 @@ def study_arrays(splits: dict[str, SplitData], features: dict[str, np.ndarray | 
               for role, split in splits.items()}
     if HELDOUT not in arrays and settings.target_holdout > 0:
         target = arrays[TARGET]
-        kept, held = holdout_videos(target.video_labels, settings.target_holdout,
-                                    settings.seed, target.classes)
+        if settings.task == "va":  # continuous labels: a seeded split, not stratified
+            kept, held = train_test_split(np.arange(len(target.video_labels)),
+                                          test_size=settings.target_holdout,
+                                          random_state=settings.seed)
+            kept, held = np.sort(kept), np.sort(held)
+        else:
+            kept, held = holdout_videos(target.video_labels, settings.target_holdout,
+                                        settings.seed, target.classes)
         arrays[TARGET] = target.subset(kept, target.name)
         arrays[HELDOUT] = target.subset(held, f"{target.name} (held out)")
     return StudyArrays(**arrays)
 
 
 def protocol(settings: StudySettings) -> str:
-    """One line saying where selection and held-out figures come from."""
+    """One line saying where selection and held-out figures come from (and, for valence and
+    arousal, how they become classes and centroids)."""
+    where = _where(settings)
+    if settings.task != "va":
+        return where
+    grid = settings.va_grid
+    return (f"{where}; valence-arousal on a {grid}x{grid} grid ({grid * grid} classes), "
+            f"Z = cell means of NetB's representations (k-means with k = {grid * grid} is "
+            f"unstable on sparse cells), cells without target frames dropped, predictions by "
+            f"the {settings.va_rule} rule, selection on {settings.metric}")
+
+
+def _where(settings: StudySettings) -> str:
     if settings.test_split is not None:
         return (f"selection on {settings.target_split!r}, held-out figures on the test split "
                 f"{settings.test_split!r}")

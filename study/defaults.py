@@ -5,6 +5,9 @@ from __future__ import annotations
 STORAGE_PATH = "results"
 SPACE = "paper"
 METRIC = "target_video_acc"
+#: What a valence-arousal study (--task va) maximises: the mean CCC of the selection split's
+#: frames, the AVEC / Aff-Wild metric.
+VA_METRIC = "target_frame_ccc"
 #: Fraction of the target videos held out (stratified, seeded) when there is no --test-split.
 TARGET_HOLDOUT = 0.3
 #: The embedded data set's held-out split.

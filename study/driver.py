@@ -84,11 +84,13 @@ def run_study(options: RunOptions, typed: dict[str, Any]) -> int:
                                     paper_init=settings.paper_init, backbone=settings.backbone)
     netb_options = {"epochs": settings.netb_epochs, "seed": settings.seed,
                     "threads": netb_threads(options, resources, cluster),
-                    "train_backbone": backbone.trainable}
-    centroids = netb_stage(layout, data, netb_settings, netb_options, inputs.backbone_state,
-                           resources)
+                    "train_backbone": backbone.trainable,
+                    **({"va_grid": settings.va_grid} if settings.task == "va" else {})}
+    centroids, representations = netb_stage(layout, data, netb_settings, netb_options,
+                                             inputs.backbone_state, resources)
     check_netb_learned(layout, force=options.force)
-    trainable = make_trainable(data, centroids, inputs.backbone_state, resources)
+    trainable = make_trainable(data, centroids, inputs.backbone_state, resources,
+                               netb_representations=representations)
     fixed = fixed_config(settings, backbone.trainable, autocast=resources.gpus > 0)
     attach(optuna_target)  # the searcher's Optuna storage, new or restored
     tuner = build_tuner(layout, settings, trainable, resources, ray.cluster_resources()["CPU"],

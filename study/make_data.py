@@ -22,6 +22,17 @@ Three knobs set the strength of the domain shift between Train (source) and Val/
 
     python -m study.make_data /data/synthetic-strong --difficulty strong-shift
     python -m study.make_data /data/synthetic-clean --difficulty embedded --annotation-bias 0
+
+``--task va`` writes the dimensional (valence-arousal) set of trainables.synthetic_va instead,
+in the Aff-Wild layout (``<Split>/<video_id>/<n>.png`` frames, ``<Split>/<video_id>.txt``
+annotations, ``manifest.csv`` and the drawn truth in ``truth.csv``). ``--videos`` sets its
+videos per split (``--videos-per-class`` is for the classes task), ``--min-frames`` and
+``--max-frames`` default to 20 and 50, and ``--shift`` scales the appearance shift as above;
+``--difficulty``, ``--annotation-bias`` and ``--class-imbalance`` are refused, the VA set's
+annotation bias being fixed (``trainables.synthetic_va.VA_ANNOTATION_BIAS``):
+
+    python -m study.make_data /data/synthetic-va --task va --videos Train=120,Val=60,Test=30
+    python -m study.run --task va --data-root /data/synthetic-va
 """
 
 from __future__ import annotations
@@ -47,11 +58,17 @@ from trainables.synthetic import (
     class_counts,
     generate_dataset,
 )
+from trainables.synthetic_va import DEFAULT_VA_FRAMES, DEFAULT_VA_VIDEOS, generate_va_dataset
 
 #: Upper limits of the domain-shift flags: beyond them the generated images or labels stop
 #: being a plausible data set (washed-out colours, more flipped than kept labels).
 MAX_SHIFT = 2.0
 MAX_ANNOTATION_BIAS = 3.0
+TASKS = ("classes", "va")
+#: Default (min, max) frames per video of each task.
+DEFAULT_FRAMES = {"classes": (12, 40), "va": DEFAULT_VA_FRAMES}
+#: Flags of the classes task that --task va refuses (argparse destinations).
+CLASSES_ONLY = ("difficulty", "annotation_bias", "class_imbalance", "videos_per_class")
 
 
 def _between(low: float, high: float):
@@ -78,35 +95,63 @@ def videos_per_split(text: str) -> dict[str, int]:
     return plan
 
 
+def _plan_text(plan: dict[str, int]) -> str:
+    return ",".join(f"{split}={count}" for split, count in plan.items())
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m study.make_data", description=__doc__.split("\n")[0],
                            formatter_class=HelpFormatter)
     parser.add_argument("out", help="folder to create (must not exist)")
-    parser.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default="embedded",
+    parser.add_argument("--task", choices=TASKS, default="classes",
+                        help="classes: the AFEW-like set of seven emotion classes "
+                             "(trainables/synthetic.py); va: the Aff-Wild-like set of "
+                             "per-frame valence and arousal (trainables/synthetic_va.py)")
+    parser.add_argument("--difficulty", choices=sorted(DIFFICULTIES), default=None,
                         help="appearance, expression and domain-shift knobs "
-                             "(trainables/synthetic.py)")
+                             "(trainables/synthetic.py); classes only [embedded]")
     parser.add_argument("--shift", type=_between(0.0, MAX_SHIFT), default=None,
                         help=f"appearance shift of Val/Test from Train, 0 to {MAX_SHIFT:g}: "
-                             f"0 none, 1 the default [the difficulty's]")
+                             f"0 none, 1 the default [the difficulty's; 1 for va]")
     parser.add_argument("--annotation-bias", type=_between(0.0, MAX_ANNOTATION_BIAS),
                         default=None,
                         help=f"multiplies the label-flip fractions, 0 to "
-                             f"{MAX_ANNOTATION_BIAS:g}: 0 clean labels, 1 the default "
-                             f"[the difficulty's]")
+                             f"{MAX_ANNOTATION_BIAS:g}: 0 clean labels, 1 the default; "
+                             f"classes only [the difficulty's]")
     parser.add_argument("--class-imbalance", type=fraction, default=None,
                         help="opposite class priors in Train and Val/Test, in [0, 1): 0 "
-                             "balanced [the difficulty's]")
-    default_plan = ",".join(f"{k}={v}" for k, v in DEFAULT_VIDEOS_PER_CLASS.items())
-    parser.add_argument("--videos-per-class", type=videos_per_split, default=default_plan,
-                        help="videos per class in each split")
-    parser.add_argument("--min-frames", type=positive_int, default=12)
-    parser.add_argument("--max-frames", type=positive_int, default=40)
+                             "balanced; classes only [the difficulty's]")
+    parser.add_argument("--videos-per-class", type=videos_per_split, default=None,
+                        help=f"videos per class in each split; classes only "
+                             f"[{_plan_text(DEFAULT_VIDEOS_PER_CLASS)}]")
+    parser.add_argument("--videos", type=videos_per_split, default=None,
+                        help=f"videos in each split; va only [{_plan_text(DEFAULT_VA_VIDEOS)}]")
+    parser.add_argument("--min-frames", type=positive_int, default=None,
+                        help=f"[{DEFAULT_FRAMES['classes'][0]} for classes, "
+                             f"{DEFAULT_FRAMES['va'][0]} for va]")
+    parser.add_argument("--max-frames", type=positive_int, default=None,
+                        help=f"[{DEFAULT_FRAMES['classes'][1]} for classes, "
+                             f"{DEFAULT_FRAMES['va'][1]} for va]")
     parser.add_argument("--seed", type=non_negative_int, default=0)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.task == "va":
+        for dest in CLASSES_ONLY:
+            if getattr(args, dest) is not None:
+                parser.error(f"{_flag(dest)} does not apply to --task va")
+    elif args.videos is not None:
+        parser.error("--videos is for --task va; use --videos-per-class with --task classes")
+    low, high = DEFAULT_FRAMES[args.task]
+    args.min_frames = low if args.min_frames is None else args.min_frames
+    args.max_frames = high if args.max_frames is None else args.max_frames
     out = Path(args.out).expanduser()
     try:
         if out.exists():
@@ -118,9 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserInputError as error:
         sys.stderr.write(f"python -m study.make_data: error: {error}\n")
         return 2
-    plan = args.videos_per_class
-    if isinstance(plan, str):
-        plan = videos_per_split(plan)
+    if args.task == "va":
+        return _make_va(args, out)
+    plan = args.videos_per_class or DEFAULT_VIDEOS_PER_CLASS
+    args.difficulty = args.difficulty or "embedded"
     overrides = {name: getattr(args, name)
                  for name in ("shift", "annotation_bias", "class_imbalance")
                  if getattr(args, name) is not None}
@@ -134,6 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Wrote {videos} videos to {out} ({args.difficulty}: shift {difficulty.shift:g}, "
           f"annotation bias {difficulty.annotation_bias:g}, class imbalance "
           f"{difficulty.class_imbalance:g}); use it with python -m study.run --data-root {out}")
+    return 0
+
+
+def _make_va(args: argparse.Namespace, out: Path) -> int:
+    """``--task va``: the valence-arousal set of trainables.synthetic_va."""
+    plan = args.videos or DEFAULT_VA_VIDEOS
+    shift = 1.0 if args.shift is None else args.shift
+    generate_va_dataset(out, seed=args.seed, videos_per_split=plan,
+                        frames_per_video=(args.min_frames, args.max_frames), shift=shift)
+    print(f"Wrote {sum(plan.values())} valence-arousal videos to {out} (shift {shift:g}); use "
+          f"it with python -m study.run --task va --data-root {out}")
     return 0
 
 

@@ -34,13 +34,24 @@ from study.layout import StudyLayout, write_json
 from study.parameters import CONFIRM_KEY, NOT_CONFIGURATION
 from study.pareto import on_pareto_front
 from study.statistics import format_ci, mean_ci
-from trainables.config import HELDOUT, LEARNED_MARGIN, REPEAT_KEY, TRACKED_ACCURACIES
+from trainables.config import (
+    HELDOUT,
+    LEARNED_MARGIN,
+    REPEAT_KEY,
+    TRACKED_ACCURACIES,
+    TRACKED_VA,
+    VA_LEARNED_CCC,
+)
 
 #: Metrics of the last epoch kept in trials.csv, as ``last_<name>``.
-LAST_METRICS = (*TRACKED_ACCURACIES, "E_tot", "E_a", "E_b", "centroid_distance_mean")
-#: Per-trial numbers of the selected epoch kept in trials.csv (besides ``selected_epoch``).
+LAST_METRICS = (*TRACKED_ACCURACIES, *TRACKED_VA, "E_tot", "E_a", "E_b", "E_align",
+                "centroid_distance_mean")
+#: Per-trial numbers of the selected epoch kept in trials.csv (besides ``selected_epoch``);
+#: a valence-arousal study's figures (:data:`SELECTED_VA`) too, when it has them.
 SELECTED_METRICS = tuple(f"selected_{name}" for name in TRACKED_ACCURACIES) + (
     "selected_centroid_distance_mean",)
+SELECTED_VA = tuple(f"selected_{name}" for name in TRACKED_VA) + (
+    "selected_centroid_distance_median", "selected_centroid_distance_max", "dropped_cells")
 CHANCE_METRICS = ("chance_source_video_acc", "chance_target_video_acc")
 #: What the printed summary shows of a trial that did not learn.
 DID_NOT_LEARN = "DID NOT LEARN"
@@ -73,18 +84,20 @@ def column_label(name: str) -> str:
     ``best_target_video_acc`` -> ``target video acc (best epoch)``.
     """
     rule, _, metric = name.partition("_")
-    if rule not in EPOCH_RULES or not metric.endswith("_acc"):
+    if rule not in EPOCH_RULES or not metric.endswith(("_acc", "_ccc")):
         return name
-    role, level, _ = metric.split("_")
-    return f"{ROLE_NAMES.get(role, role)} {level} acc ({EPOCH_RULES[rule]})"
+    role, level, figure = metric.split("_")
+    figure = "CCC" if figure == "ccc" else figure
+    return f"{ROLE_NAMES.get(role, role)} {level} {figure} ({EPOCH_RULES[rule]})"
 
 
 def headline_metrics(objective: str) -> list[str]:
     """The objective, then the other splits at the selected epoch: held-out, the other
     selection split (target or source)."""
     metric, level = metric_of(objective), level_of(objective)
-    role = metric.split("_")[0]
-    others = [f"selected_{r}_{level}_acc" for r in ("target", HELDOUT, "source") if r != role]
+    role, _, figure = metric.split("_", 2)  # figure: "acc", or "ccc" (valence-arousal)
+    others = [f"selected_{r}_{level}_{figure}" for r in ("target", HELDOUT, "source")
+              if r != role]
     return [objective, *others]
 
 
@@ -123,6 +136,7 @@ def trial_row(trial: Any, epochs: int, params: Sequence[str] | None = None) -> d
     row["stopped_at_epoch"] = done if row["stopped_early"] else None
     row["selected_epoch"] = result.get("selected_epoch")
     row.update({key: result.get(key) for key in SELECTED_METRICS})
+    row.update({key: result[key] for key in SELECTED_VA if key in result})
     row.update({key: value for key, value in sorted(result.items())
                 if key.startswith("best_")})
     row.update({key: result.get(key) for key in CHANCE_METRICS})
@@ -210,7 +224,8 @@ def configurations(frame: pd.DataFrame, objective: str | None = None) -> pd.Data
                                "repeats": ",".join(str(r) for r in group["repeat"])}
         for metric in metrics:
             row[f"{metric}_mean"], row[f"{metric}_low"], row[f"{metric}_high"] = mean_ci(
-                pd.to_numeric(scored[metric], errors="coerce").tolist(), bounds=(0.0, 1.0))
+                pd.to_numeric(scored[metric], errors="coerce").tolist(),
+                bounds=(-1.0, 1.0) if metric.endswith("_ccc") else (0.0, 1.0))
         flags = group["did_not_learn"] if "did_not_learn" in group else pd.Series(dtype=bool)
         row["did_not_learn_seeds"] = int(flags.fillna(False).astype(bool).sum())
         row["learning_known"] = bool(flags.notna().any())
@@ -385,13 +400,15 @@ def learning_line(frame: pd.DataFrame) -> str | None:
     chance = pd.to_numeric(frame.get("chance_source_video_acc"), errors="coerce")
     chance_text = (f" of chance {chance.dropna().iloc[0]:.2f}"
                    if chance is not None and chance.notna().any() else " of chance")
+    rule = f"source video accuracy within {LEARNED_MARGIN:.2f}{chance_text}"
+    if "selected_source_frame_ccc" in frame:
+        rule = f"source frame CCC below {VA_LEARNED_CCC:g}; chance is 0"
     searched = parameters.of_frame(frame).searched
     # The baselines space holds the method fixed per configuration: it names the trial too.
     searched = ("method", *searched) if "method" in frame else searched
     names = ", ".join(_trial_name(row, searched) for _, row in failed.iterrows())
-    return (f"WARNING: {len(failed)}/{int(known.sum())} trials did not learn (source video "
-            f"accuracy within {LEARNED_MARGIN:.2f}{chance_text}): {names}. Their target and "
-            f"held-out accuracies say nothing about their settings.")
+    return (f"WARNING: {len(failed)}/{int(known.sum())} trials did not learn ({rule}): "
+            f"{names}. Their target and held-out figures say nothing about their settings.")
 
 
 def _trial_name(row: pd.Series, searched: Sequence[str]) -> str:

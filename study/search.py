@@ -45,7 +45,10 @@ def define_trial(space_name: str, fixed: dict[str, Any], trial: optuna.Trial) ->
     held = search_spaces.load(space_name).define(trial) or {}
     elsewhere = {key: None for key in search_spaces.space_parameters(space_name).searched
                  if key not in trial.params and key not in held}
-    return {**fixed, **elsewhere, **held}
+    # Ray's OptunaSearch lets what this returns override the suggestions: a study default
+    # that the space searches (va_grid) must give way to the suggested value.
+    defaults = {key: value for key, value in fixed.items() if key not in trial.params}
+    return {**defaults, **elsewhere, **held}
 
 
 def trial_dirname(trial: Any) -> str:
@@ -55,10 +58,13 @@ def trial_dirname(trial: Any) -> str:
 
 def fixed_config(settings: StudySettings, train_backbone: bool, autocast: bool) -> dict[str, Any]:
     """Settings every trial shares; they land in each trial's config and params.json."""
-    return {"epochs": settings.epochs, "seed": settings.seed, "metric": settings.metric,
-            "batch_size": settings.batch_size,
-            "lr": settings.lr, "paper_init": settings.paper_init, "backbone": settings.backbone,
-            "train_backbone": train_backbone, "autocast": autocast}
+    fixed = {"epochs": settings.epochs, "seed": settings.seed, "metric": settings.metric,
+             "batch_size": settings.batch_size,
+             "lr": settings.lr, "paper_init": settings.paper_init, "backbone": settings.backbone,
+             "train_backbone": train_backbone, "autocast": autocast}
+    if settings.task == "va":  # a space may search va_grid: its value then wins
+        fixed.update(va_grid=settings.va_grid, va_rule=settings.va_rule)
+    return fixed
 
 
 def make_scheduler(settings: StudySettings) -> TrialScheduler:
@@ -85,10 +91,12 @@ def make_trainable(data: StudyArrays, centroids: np.ndarray,
 
 def trial_table(settings: StudySettings) -> CLIReporter:
     """Ray's trial table, narrowed to the searched parameters and the headline metrics."""
-    metrics = {"epoch": "epoch", "target_video_acc": "target video acc (this epoch)",
-               "source_video_acc": "source video acc (this epoch)", "E_tot": "E_tot",
+    figure, label = ("frame_ccc", "frame CCC") if settings.task == "va" else ("video_acc",
+                                                                             "video acc")
+    metrics = {"epoch": "epoch", f"target_{figure}": f"target {label} (this epoch)",
+               f"source_{figure}": f"source {label} (this epoch)", "E_tot": "E_tot",
                settings.objective: f"best {settings.metric}",
-               "selected_heldout_video_acc": "held-out video acc (selected epoch)"}
+               f"selected_heldout_{figure}": f"held-out {label} (selected epoch)"}
     parameters = {key: key for key in search_spaces.parameters(settings.space)}
     if settings.repeats > 1:
         parameters[REPEAT_KEY] = "seed #"

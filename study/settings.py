@@ -7,7 +7,7 @@ from typing import Any
 
 import search_spaces
 from study import defaults
-from trainables.config import BATCH_SIZE, DEFAULT_CLASSES, LEARNING_RATE
+from trainables.config import BATCH_SIZE, DEFAULT_CLASSES, LEARNING_RATE, VA_GRID, VA_RULE
 from trainables.errors import UserInputError
 
 
@@ -40,6 +40,9 @@ class StudySettings:
     batch_size: int = BATCH_SIZE
     lr: float = LEARNING_RATE
     paper_init: bool = False
+    task: str = "classes"                 # "va": valence and arousal on a grid (issue #14)
+    va_grid: int = VA_GRID                # G: a G x G grid of valence-arousal classes
+    va_rule: str = VA_RULE                # scores -> (valence, arousal): expected or argmax
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,6 +79,7 @@ def new_settings(typed: dict[str, Any]) -> StudySettings:
     ``typed`` maps StudySettings fields to what the user typed (only those they typed).
     """
     given = dict(typed)
+    check_task(given)
     space = search_spaces.load(given.get("space", defaults.SPACE))
     given.setdefault("trials", getattr(space, "DEFAULT_TRIALS", defaults.TRIALS))
     embedded = "data_root" not in given and "manifest" not in given
@@ -94,6 +98,33 @@ def new_settings(typed: dict[str, Any]) -> StudySettings:
                              f"trained on: it needs --backbone vgg16 and --backbone-weights "
                              f"with VGG-Face's weights")
     return StudySettings(**given)
+
+
+def check_task(given: dict[str, Any]) -> None:
+    """The valence-arousal flags go with ``--task va``, whose default metric is the mean CCC;
+    a categorical study cannot select on a CCC it does not compute."""
+    task = given.get("task", "classes")
+    if task != "va":
+        named = [f"--{key.replace('_', '-')}" for key in ("va_grid", "va_rule") if key in given]
+        if named:
+            raise UserInputError(f"{' and '.join(named)} only apply to valence-arousal studies; "
+                                 f"add --task va")
+        for key in ("metric", "objectives"):
+            values = given.get(key, ())
+            for name in (values,) if isinstance(values, str) else values:
+                if name.endswith("_ccc"):
+                    raise UserInputError(f"{name} is a valence-arousal figure; a study of "
+                                         f"emotion categories selects on an accuracy (or add "
+                                         f"--task va)")
+        return
+    if "classes" in given:
+        raise UserInputError("--classes names emotion categories; a --task va study's classes "
+                             "are the cells of its --va-grid")
+    if given.get("rounds", 1) > 1:
+        raise UserInputError("--rounds with --task va: the block-component rounds cluster "
+                             "NetA's source representations by k-means, which is unstable with "
+                             "one cluster per valence-arousal cell; run --task va with one round")
+    given.setdefault("metric", defaults.VA_METRIC)
 
 
 def resumed_settings(typed: dict[str, Any], stored: dict[str, Any]) -> StudySettings:

@@ -16,8 +16,9 @@ from study.cluster import Resources
 from study.inputs import Backbone, FeatureMaker, features_here
 from study.layout import StudyLayout, read_json, write_json
 from study.tensorboard import log_netb
-from trainables.config import HELDOUT, LEARNED_MARGIN, TARGET
+from trainables.config import HELDOUT, LEARNED_MARGIN, TARGET, VA_LEARNED_CCC
 from trainables.data import SplitData
+from trainables.dimensional import is_dimensional
 from trainables.engine import StudyArrays
 from trainables.errors import UserInputError
 from trainables.features import extract_features
@@ -25,6 +26,8 @@ from trainables.netb import NetBResult, train_netb
 from trainables.network import NetworkSettings
 from trainables.probe import linear_probe
 
+#: NetB's U of the target frames, kept in valence-arousal studies (netb_stage).
+REPRESENTATIONS_FILE = "target_representations.npy"
 #: Seconds between the driver's looks at NetB's finished epochs.
 NETB_POLL_S = 0.5
 
@@ -95,25 +98,33 @@ def run_netb_task(function: Any, resources: Resources, options: dict[str, Any],
 
 def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings,
                options: dict[str, Any], backbone_state: dict[str, torch.Tensor] | None,
-               resources: Resources) -> np.ndarray:
-    """NetB's centroids Z: reused from the study folder, or trained in a Ray task and saved.
+               resources: Resources) -> tuple[np.ndarray, np.ndarray | None]:
+    """NetB's centroids Z and, in a valence-arousal study, its representations U of the
+    target frames (each trial makes Z for its own grid from them): reused from the study
+    folder, or trained in a Ray task and saved.
 
     ``summary.json`` is written last and marks a complete NetB.
     """
+    representations_file = layout.netb_dir / REPRESENTATIONS_FILE
     if layout.netb_summary.exists() and layout.centroids_file.exists():
         print(f"Reusing NetB from {layout.display_root}/netb")
-        return np.asarray(read_json(layout.centroids_file)["centroids"], dtype=np.float32)
+        kept = np.load(representations_file) if representations_file.exists() else None
+        return (np.asarray(read_json(layout.centroids_file)["centroids"], dtype=np.float32),
+                kept)
     result = run_netb_task(_netb_task, resources, options, data, settings, options,
                            backbone_state)
-    summary = {**result.summary, "probe": probe_accuracies(data, options["seed"])}
+    probe = {} if is_dimensional(data) else probe_accuracies(data, options["seed"])
+    summary = {**result.summary, "probe": probe}
     layout.netb_dir.mkdir(parents=True, exist_ok=True)
     torch.save(result.state_dict, layout.netb_weights)
+    if result.representations is not None:
+        np.save(representations_file, result.representations.astype(np.float32))
     write_json(layout.centroids_file, result.centroids.to_dict())
     log_netb(layout.tensorboard_dir, result.history)
     write_json(layout.netb_summary, {**summary, "history": result.history})
     layout.push("netb", "tensorboard")
     print(netb_line(summary))
-    return result.centroids.centroids
+    return result.centroids.centroids, result.representations
 
 
 def probe_accuracies(data: StudyArrays, seed: int) -> dict[str, float]:
@@ -127,6 +138,8 @@ def probe_accuracies(data: StudyArrays, seed: int) -> dict[str, float]:
 def netb_line(summary: dict[str, Any]) -> str:
     """NetB's accuracies against chance and the linear probe, in one line."""
     metrics, chance, probe = summary["metrics"], summary["chance"], summary.get("probe", {})
+    if "va_grid" in summary:
+        return va_netb_line(summary)
     parts = [f"NetB ({summary['epochs_run']} epochs, best {summary['best_epoch']}): "
              f"own split (target) video acc {metrics['target_video_acc']:.3f} "
              f"(chance {chance['target_video_acc']:.3f}"
@@ -140,15 +153,36 @@ def netb_line(summary: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def va_netb_line(summary: dict[str, Any]) -> str:
+    """NetB of a valence-arousal study: its CCC and cell accuracy, and the dropped cells."""
+    metrics, grid = summary["metrics"], summary["va_grid"]
+    parts = [f"NetB ({summary['epochs_run']} epochs, best {summary['best_epoch']}): own split "
+             f"(target) frame CCC {metrics['target_frame_ccc']:.3f} (valence "
+             f"{metrics['target_frame_ccc_valence']:.3f}, arousal "
+             f"{metrics['target_frame_ccc_arousal']:.3f}; chance 0), cell accuracy "
+             f"{metrics['target_frame_acc']:.3f}"]
+    if f"{HELDOUT}_frame_ccc" in metrics:
+        parts.append(f"held-out frame CCC {metrics[f'{HELDOUT}_frame_ccc']:.3f}")
+    parts.append(f"source frame CCC {metrics['source_frame_ccc']:.3f}")
+    parts.append(f"Z: means of {grid * grid - summary['dropped_cells']} of the {grid * grid} "
+                 f"cells; {summary['dropped_cells']} without target frames dropped")
+    return ", ".join(parts)
+
+
 def check_netb_learned(layout: StudyLayout, force: bool) -> None:
     """Stop before the trials when NetB has not learned: its centroids would be noise."""
     summary = read_json(layout.netb_summary)
     if summary.get("learned", True):
         return
     metrics, chance = summary["metrics"], summary["chance"]
-    message = (f"NetB has not learned its own split: target video accuracy "
-               f"{metrics['target_video_acc']:.3f} is within {LEARNED_MARGIN:g} of chance "
-               f"({chance['target_video_acc']:.3f}), so its centroids Z are meaningless")
+    if "va_grid" in summary:
+        message = (f"NetB has not learned its own split: target frame CCC "
+                   f"{metrics['target_frame_ccc']:.3f} is below {VA_LEARNED_CCC:g}, so its "
+                   f"centroids Z are meaningless")
+    else:
+        message = (f"NetB has not learned its own split: target video accuracy "
+                   f"{metrics['target_video_acc']:.3f} is within {LEARNED_MARGIN:g} of chance "
+                   f"({chance['target_video_acc']:.3f}), so its centroids Z are meaningless")
     if force:
         print(f"WARNING: {message}; going on because of --force.", flush=True)
         return

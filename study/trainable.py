@@ -38,24 +38,27 @@ def _report_to_tune(metrics: dict[str, Any], write_checkpoint: Callable[[Path], 
 
 def train_neta(config: dict[str, Any], *, data: StudyArrays, centroids: np.ndarray,
                backbone_state: dict[str, Tensor] | None = None,
-               previous: dict[int, dict[str, Tensor]] | None = None) -> None:
+               previous: dict[int, dict[str, Tensor]] | None = None,
+               netb_representations: np.ndarray | None = None) -> None:
     """Ray Tune function trainable for one NetA trial (see :func:`trainables.neta.train_neta`).
 
     ``previous`` (a block-component round after the first, :mod:`study.rounds`) maps each
     seed index to that seed's selected weights of the previous round, which a new trial
-    starts from.
+    starts from. ``netb_representations`` (valence-arousal studies) are NetB's U of the
+    target frames, from which the trial makes Z for its own grid (trainables.dimensional).
     """
     initial = None if previous is None else previous[int(config.get(REPEAT_KEY, 0))]
     checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         train_neta_loop(config, data, centroids, backbone_state=backbone_state,
                         threads=trial_threads(), report=_report_to_tune,
-                        initial_weights=initial)
+                        initial_weights=initial, netb_representations=netb_representations)
         return
     with checkpoint.as_directory() as directory:
         train_neta_loop(config, data, centroids, backbone_state=backbone_state,
                         threads=trial_threads(), report=_report_to_tune,
-                        resume_from=Path(directory), initial_weights=initial)
+                        resume_from=Path(directory), initial_weights=initial,
+                        netb_representations=netb_representations)
 
 
 def trial_threads() -> int:

@@ -32,8 +32,9 @@ class CentroidResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (centroids as nested lists)."""
-        return {
-            "centroids": self.centroids.astype(float).tolist(),
+        return {  # a dropped class's NaN row is written as nulls (valid JSON)
+            "centroids": [[None if np.isnan(v) else v for v in row]
+                          for row in self.centroids.astype(float).tolist()],
             "agreement": float(self.agreement),
             "cluster_to_class": [int(c) for c in self.cluster_to_class],
             "method": self.method,
@@ -54,17 +55,20 @@ def _check_inputs(representations: np.ndarray, labels: np.ndarray, num_classes: 
 
 
 def _class_means(
-    representations: np.ndarray, labels: np.ndarray, num_classes: int
+    representations: np.ndarray, labels: np.ndarray, num_classes: int, allow_absent: bool
 ) -> CentroidResult:
-    """Centroid of class ``i`` = mean of its representations."""
+    """Centroid of class ``i`` = mean of its representations; a class without any is an error,
+    or with ``allow_absent`` a NaN row (a dropped class, :mod:`trainables.loss`)."""
     counts = np.bincount(labels, minlength=num_classes)
     absent = np.flatnonzero(counts == 0)
-    if absent.size:
+    if absent.size and not allow_absent:
         raise ValueError(f"class(es) {', '.join(map(str, absent))} have no samples to average")
     sums = np.zeros((num_classes, representations.shape[1]), dtype=np.float64)
     np.add.at(sums, labels, representations)
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0 / 0: the NaN of an absent class
+        means = sums / counts[:, None]
     return CentroidResult(
-        centroids=(sums / counts[:, None]).astype(np.float32),
+        centroids=means.astype(np.float32),
         agreement=1.0,
         cluster_to_class=np.arange(num_classes),
         method="mean",
@@ -104,10 +108,12 @@ def compute_centroids(
     method: str = "kmeans",
     seed: int = 0,
     n_init: int = 10,
+    allow_absent: bool = False,
 ) -> CentroidResult:
     """Centroids ``Z_i`` (eq. 2) of ``representations`` ``(M, n)`` with ``labels`` ``(M,)``.
 
-    ``method="kmeans"`` clusters as in Section III; ``"mean"`` averages each class.
+    ``method="kmeans"`` clusters as in Section III; ``"mean"`` averages each class, and with
+    ``allow_absent`` leaves a NaN row for a class without samples (valence-arousal cells).
     """
     if method not in METHODS:
         raise UserInputError(f"unknown centroid method {method!r}; choose one of {METHODS}")
@@ -118,7 +124,7 @@ def compute_centroids(
         raise ValueError("labels must be integer class indices")
     _check_inputs(representations, labels, num_classes)
     if method == "mean":
-        return _class_means(representations, labels, num_classes)
+        return _class_means(representations, labels, num_classes, allow_absent)
     return _kmeans(representations, labels, num_classes, seed, n_init)
 
 

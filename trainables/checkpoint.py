@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from trainables.config import SELECTION_ACCURACIES
+from trainables.config import SELECTION_METRICS
 
 CHECKPOINT_FILE = "state.pt"
 RESUME_FILE = "resume.pt"
@@ -39,7 +39,7 @@ SELECTED_FILE = "best.pt"
 class TrialState:
     """What a trial must carry across a restart besides the weights.
 
-    ``best`` holds the running maxima of :data:`~trainables.config.SELECTION_ACCURACIES`
+    ``best`` holds the running maxima of :data:`~trainables.config.SELECTION_METRICS`
     (never of held-out ones: a maximum over held-out epochs would be an oracle);
     ``extra`` is free for any other numbers a training loop wants to keep (saved and
     restored as they are).
@@ -51,7 +51,7 @@ class TrialState:
 
     def update_best(self, metrics: dict[str, float]) -> dict[str, float]:
         """Fold ``metrics`` into the running maxima; return them as ``best_<name>``."""
-        for name in SELECTION_ACCURACIES:
+        for name in SELECTION_METRICS:
             if name in metrics:
                 self.best[name] = max(self.best.get(name, -1.0), metrics[name])
         return {f"best_{name}": value for name, value in self.best.items()}

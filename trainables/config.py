@@ -91,3 +91,26 @@ DEFAULT_METHOD = "centroid"
 #: classification loss; DANN (Ganin et al., JMLR 2016) weights the domain loss 1 and ramps
 #: the reversed gradient's coefficient from 0 to 1 (trainables.alignment.dann_coefficient).
 ALIGNMENT_WEIGHTS: dict[str, float] = {"coral": 1.0, "mmd": 1.0, "dann": 1.0}
+
+#: What a study predicts: the paper's emotion categories, or valence and arousal per frame
+#: (issue #14; the paper's Section V), discretised into a VA_GRID x VA_GRID grid of classes.
+TASKS: tuple[str, ...] = ("classes", "va")
+VA_GRID = 20
+#: A trial's predicted (valence, arousal): the score-weighted mean of the cell centres
+#: (``expected``) or the centre of the best cell (``argmax``); trainables.va.
+VA_RULE = "expected"
+#: The per-epoch figures of valence-arousal studies (trainables.va.va_metrics), by suffix:
+#: Lin's concordance (CCC, the AVEC / Aff-Wild metric; ``ccc`` is the mean of the two
+#: dimensions'), Pearson's correlation, RMSE, and cell accuracy (``acc``).
+VA_SUFFIXES: tuple[str, ...] = (
+    "ccc", "ccc_valence", "ccc_arousal", "pcc_valence", "pcc_arousal", "rmse_valence",
+    "rmse_arousal")
+TRACKED_VA = tuple(f"{role}_{level}_{suffix}" for role in ROLES for level in ("video", "frame")
+                   for suffix in VA_SUFFIXES)
+#: What may select in a VA study, besides the cell accuracies: the mean CCC (never held out).
+SELECTION_VA = tuple(f"{role}_{level}_ccc" for role in (SOURCE, TARGET)
+                     for level in ("frame", "video"))
+SELECTION_METRICS = (*SELECTION_ACCURACIES, *SELECTION_VA)
+#: A valence-arousal network has learned its training split only if its mean frame CCC there
+#: is at least this (chance, a constant or unrelated prediction, has CCC 0).
+VA_LEARNED_CCC = 0.1

@@ -3,7 +3,8 @@
 :func:`load_split` lists a split's videos (trainables.video_listing: the AFEW folder layout
 or a CSV manifest) and reads their frames from the frame cache, decoding them only once
 (trainables.frame_cache); :func:`to_model_input` maps the stored uint8 values to
-``[-1, 1]`` (Section IV-B of the paper).
+``[-1, 1]`` (Section IV-B of the paper). :func:`load_va_split` loads a split of unlabelled
+videos with per-frame valence and arousal instead (trainables.va_annotations, issue #14).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from trainables.config import DEFAULT_CLASSES, IMAGE_SIZE, cache_root
 from trainables.errors import DataError
 from trainables.frame_cache import build_frame_cache, cache_key_for, read_frame_cache
+from trainables.va_annotations import align_to_decoded, list_va_manifest, list_va_split
 from trainables.video_listing import VideoRecord, read_manifest, scan_split
 
 
@@ -30,6 +32,7 @@ class DataReport:
     frames: int
     skipped_frames: list[str]
     videos_per_class: dict[str, int]
+    masked_frames: int = 0  # decoded frames without a valid valence/arousal annotation
 
     def to_dict(self) -> dict:
         """Plain JSON-serialisable copy."""
@@ -50,6 +53,7 @@ class SplitData:
     video_ids: list[str]
     cache_key: str
     report: DataReport
+    frame_va: np.ndarray | None = None  # (N, 2) float32 valence, arousal; NaN: masked
 
     @property
     def num_frames(self) -> int:
@@ -90,7 +94,7 @@ def load_videos(records: Sequence[VideoRecord], base: Path, split: str,
     file names in the cache key are relative to ``base``. A video's label may be
     :data:`~trainables.video_listing.UNLABELLED`."""
     classes = tuple(classes)
-    cache_dir = Path(cache_dir).expanduser() if cache_dir else cache_root() / "frames"
+    cache_dir = _frame_cache_dir(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     key = cache_key_for(records, base, classes, image_size)
     cached = read_frame_cache(cache_dir, key)
@@ -101,6 +105,40 @@ def load_videos(records: Sequence[VideoRecord], base: Path, split: str,
             raise DataError(f"frame cache in {cache_dir} could not be read back after writing; "
                             "check free disk space and permissions, or pass another cache_dir")
     return _split_data(split, classes, key, *cached)
+
+
+def _frame_cache_dir(cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir).expanduser() if cache_dir else cache_root() / "frames"
+
+
+def load_va_split(root: str | Path, split: str, *, manifest: str | Path | None = None,
+                  cache_dir: str | Path | None = None, image_size: int = IMAGE_SIZE,
+                  num_workers: int | None = None, progress: bool = True) -> SplitData:
+    """Load one split of videos annotated with per-frame valence and arousal (issue #14).
+
+    Videos come from the Aff-Wild style layout under ``root`` or, with ``manifest``, from a
+    ``video_dir,split,annotation_file`` CSV (trainables.va_annotations); every annotation file
+    is checked before any frame is decoded. Frames go through the same frame cache as
+    :func:`load_split` (annotations are not cached: they are read on every load). The result
+    has ``classes == ()``, every label :data:`~trainables.video_listing.UNLABELLED`, and
+    ``frame_va`` aligned with ``frames`` (rows of skipped, unreadable frames dropped);
+    ``report.masked_frames`` counts its NaN rows.
+    """
+    if manifest is not None:
+        videos = list_va_manifest(manifest, split)
+        base = Path(manifest).expanduser().parent
+    else:
+        videos = list_va_split(root, split)
+        base = Path(root).expanduser()
+    records = [record for record, _ in videos]
+    data = load_videos(records, base, split, (), cache_dir=cache_dir, image_size=image_size,
+                       num_workers=num_workers, progress=progress)
+    index = _frame_cache_dir(cache_dir) / f"{data.cache_key}.json"
+    data.frame_va = align_to_decoded(records, [values for _, values in videos],
+                                     data.report.skipped_frames,
+                                     np.diff(data.video_offsets).tolist(), base, index)
+    data.report.masked_frames = int(np.isnan(data.frame_va).any(axis=1).sum())
+    return data
 
 
 def _split_data(split: str, classes: tuple[str, ...], key: str, frames: np.ndarray,

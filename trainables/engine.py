@@ -10,17 +10,26 @@ from __future__ import annotations
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
+from math import isqrt
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from trainables.config import DISTANCE_TEMPERATURE, FRAMES_PER_CROP, HELDOUT, SOURCE, TARGET
+from trainables.config import (
+    DISTANCE_TEMPERATURE,
+    FRAMES_PER_CROP,
+    HELDOUT,
+    SOURCE,
+    TARGET,
+    VA_RULE,
+)
 from trainables.data import SplitData, to_model_input
 from trainables.loss import predict, total_loss
 from trainables.metrics import split_metrics
 from trainables.sequences import crop_windows, gather_windows, window_index
+from trainables.va import VAGrid, va_metrics
 
 if TYPE_CHECKING:
     from trainables.alignment import Alignment
@@ -32,7 +41,9 @@ InputKind = Literal["features", "frames"]
 class SplitArrays:
     """One split in the form the networks consume; picklable, shared via the object store.
 
-    ``inputs`` is (N, D) float16 frozen-CNN features or (N, H, W, 3) uint8 frames.
+    ``inputs`` is (N, D) float16 frozen-CNN features or (N, H, W, 3) uint8 frames. In a
+    valence-arousal study ``frame_va`` is (N, 2) float32 (NaN: no valid annotation) and the
+    labels are grid cells (:mod:`trainables.dimensional`), -1 for a frame without annotation.
     """
 
     name: str
@@ -42,6 +53,7 @@ class SplitArrays:
     video_offsets: np.ndarray
     video_labels: np.ndarray
     classes: tuple[str, ...]
+    frame_va: np.ndarray | None = None
 
     @classmethod
     def from_split(cls, split: SplitData, features: np.ndarray | None = None) -> SplitArrays:
@@ -50,7 +62,7 @@ class SplitArrays:
         inputs = np.asarray(split.frames) if features is None else features
         return cls(split.split, kind, inputs, np.asarray(split.frame_labels),
                    np.asarray(split.video_offsets), np.asarray(split.video_labels),
-                   tuple(split.classes))
+                   tuple(split.classes), getattr(split, "frame_va", None))
 
     @property
     def num_frames(self) -> int:
@@ -64,7 +76,8 @@ class SplitArrays:
         offsets = np.concatenate([[0], np.cumsum(ends - starts)]).astype(np.int64)
         return SplitArrays(name, self.kind, np.asarray(self.inputs[frames]),
                            self.frame_labels[frames], offsets, self.video_labels[videos],
-                           self.classes)
+                           self.classes,
+                           None if self.frame_va is None else self.frame_va[frames])
 
 
 def shared_tensor(array: np.ndarray, device: torch.device) -> Tensor:
@@ -176,8 +189,10 @@ def train_epoch(
     for batch_windows in batches:
         outputs, features, targets, mask = forward_windows(
             network, split, batch_windows, autocast=autocast)
-        losses = total_loss(outputs, features, targets, centroids, lam, normalisation, mask=mask,
-                            tau=tau)
+        # A frame without a valid annotation (label -1) is an input of the RNN, never a target.
+        labelled = mask & (targets >= 0)
+        losses = total_loss(outputs, features, targets, centroids, lam, normalisation,
+                            mask=labelled, tau=tau)
         objective, aligned = losses[0], torch.zeros((), device=windows.device)
         if alignment is not None and target is not None:
             _, target_features, _, target_mask = forward_windows(
@@ -189,7 +204,7 @@ def train_epoch(
         objective.backward()
         optimizer.step()
         steps += 1
-        real = int(mask.sum())
+        real = int(labelled.sum())
         totals += torch.stack([objective.detach(), losses[1].detach(), losses[2].detach(),
                                aligned.detach()]) * real
         frames += real
@@ -291,11 +306,12 @@ class StudyArrays:
 
 def evaluate_roles(network: nn.Module, splits: dict[str, DeviceSplit], centroids: Tensor, *,
                    lam: float, normalisation: str, seq_len: int, batch_size: int,
-                   tau: float = DISTANCE_TEMPERATURE, autocast: bool = False
-                   ) -> tuple[dict[str, float], dict[str, Evaluation]]:
+                   tau: float = DISTANCE_TEMPERATURE, autocast: bool = False,
+                   va_rule: str = VA_RULE) -> tuple[dict[str, float], dict[str, Evaluation]]:
     """Frame- and video-level accuracy (overall and per class) of every split, keyed
     ``{role}_{level}_acc``, and each split's per-frame :class:`Evaluation` (:func:`evaluate`
-    with the same options for every split)."""
+    with the same options for every split). A valence-arousal split gets the field's figures
+    instead (:func:`trainables.va.va_metrics`, predictions by ``va_rule``)."""
     options = dict(lam=lam, normalisation=normalisation, seq_len=seq_len,
                    batch_size=batch_size, tau=tau, autocast=autocast)
     metrics: dict[str, float] = {}
@@ -303,7 +319,13 @@ def evaluate_roles(network: nn.Module, splits: dict[str, DeviceSplit], centroids
     for role, split in splits.items():
         result = evaluate(network, split, centroids, **options)
         arrays = split.arrays
-        metrics.update(split_metrics(role, result.scores, arrays.frame_labels,
-                                     arrays.video_offsets, arrays.video_labels, arrays.classes))
+        if arrays.frame_va is not None:  # valence-arousal: CCC, PCC, RMSE, cell accuracy
+            metrics.update(va_metrics(role, result.scores, arrays.frame_va,
+                                      arrays.video_offsets, VAGrid(isqrt(len(arrays.classes))),
+                                      lam=lam, rule=va_rule))
+        else:
+            metrics.update(split_metrics(role, result.scores, arrays.frame_labels,
+                                         arrays.video_offsets, arrays.video_labels,
+                                         arrays.classes))
         evaluations[role] = result
     return metrics, evaluations

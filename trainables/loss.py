@@ -11,6 +11,11 @@ For sample ``m`` with outputs ``O_m`` (eq. 3), representation ``X_m`` (eq. 4), o
 where ``f`` normalises the ``C`` distances of a sample by a softmax or by dividing by their sum.
 The softmax takes an optional distance temperature, ``f = softmax(V / tau)``; ``tau = 1`` (the
 default, :data:`~trainables.config.DISTANCE_TEMPERATURE`) is the paper's eq. (8).
+
+A class without a centroid (a valence-arousal cell that no target frame falls in: its row of
+Z is NaN) is *dropped*: it has no ``V``, takes no part in ``f``'s normalisation, and adds no
+term to ``E_b``, whose mean then runs over the ``C'`` classes that have one. Its score is
+scored as if it were infinitely far (``f = 1``): no centroid is ever invented for it.
 """
 
 from __future__ import annotations
@@ -81,6 +86,11 @@ def _check_centroids(centroids: Tensor, num_classes: int, dim: int) -> None:
                          f"got {tuple(centroids.shape)}")
 
 
+def kept_classes(centroids: Tensor) -> Tensor:
+    """``(C,)`` bool: the classes that have a centroid (a NaN row marks a dropped class)."""
+    return torch.isfinite(centroids).all(dim=-1)
+
+
 def _flatten_inputs(
     outputs: Tensor, features: Tensor, targets: Tensor, centroids: Tensor, mask: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -140,6 +150,9 @@ def total_loss(
     outputs, features, targets = _flatten_inputs(outputs, features, targets, centroids, mask)
     desired = F.one_hot(targets, outputs.shape[-1]).to(outputs.dtype)  # D_m
     error_a = _mean_square(desired, outputs)
+    kept = kept_classes(centroids)
+    if not bool(kept.all()):  # dropped classes: no V, no part in f, no term of E_b
+        desired, centroids = desired[:, kept], centroids[kept]
     distances = squared_distances(features, centroids)
     closeness = 1.0 - normalise_distances(distances, normalisation, tau=tau)
     error_b = _mean_square(desired, closeness)
@@ -158,10 +171,20 @@ def _scores_and_distances(
     if features.shape[:-1] != outputs.shape[:-1]:
         raise ValueError(f"leading dims differ: outputs {tuple(outputs.shape)}, "
                          f"features {tuple(features.shape)}")
-    distances = squared_distances(features.to(torch.float64), centroids.to(torch.float64))
+    features, centroids = features.to(torch.float64), centroids.to(torch.float64)
+    kept = kept_classes(centroids)
+    if bool(kept.all()):
+        distances = squared_distances(features, centroids)
+        normalised = normalise_distances(distances, normalisation, tau=tau)
+    else:  # a dropped class is infinitely far: V = inf, f = 1 (never near, never NaN)
+        distances = torch.full((*features.shape[:-1], centroids.shape[0]), torch.inf,
+                               dtype=torch.float64, device=features.device)
+        normalised = torch.ones_like(distances)
+        distances[..., kept] = squared_distances(features, centroids[kept])
+        normalised[..., kept] = normalise_distances(distances[..., kept], normalisation, tau=tau)
     scores = torch.zeros_like(distances)  # a term of weight 0 is left out: inf there is no NaN
     if lam < 1.0:
-        scores = scores - (1.0 - lam) * normalise_distances(distances, normalisation, tau=tau)
+        scores = scores - (1.0 - lam) * normalised
     if lam > 0.0:
         scores = scores + lam * outputs.to(torch.float64)
     return scores, distances

@@ -51,6 +51,16 @@ from trainables.config import (
     SOURCE,
     TARGET,
     TRACKED_ACCURACIES,
+    TRACKED_VA,
+    VA_LEARNED_CCC,
+)
+from trainables.dimensional import (
+    cell_centroids,
+    dropped_cells,
+    is_dimensional,
+    relabel_study,
+    trial_grid,
+    trial_rule,
 )
 from trainables.engine import StudyArrays, evaluate_roles, train_epoch
 from trainables.network import NetworkSettings, TrainingSetup, prepare_training
@@ -106,14 +116,32 @@ def centroid_metrics(representations: np.ndarray, labels: np.ndarray, z: np.ndar
     return metrics
 
 
+def cell_distance_metrics(representations: np.ndarray, labels: np.ndarray,
+                          z: np.ndarray) -> dict[str, float]:
+    """Table VII for valence-arousal cells, summarised: the distance of NetA's cell means from
+    NetB's, over the cells both have (their mean, median and maximum, and how many)."""
+    neta = cell_centroids(representations, labels, len(z)).centroids
+    both = ~(np.isnan(neta).any(axis=1) | np.isnan(z).any(axis=1))
+    if not both.any():
+        return {"centroid_cells": 0.0}
+    distances = centroid_distances(neta[both], z[both])
+    return {"centroid_distance_mean": float(distances.mean()),
+            "centroid_distance_median": float(np.median(distances)),
+            "centroid_distance_max": float(distances.max()),
+            "centroid_cells": float(both.sum())}
+
+
 def _selected(metrics: dict[str, float]) -> dict[str, float]:
     """The accuracies and Table VII figures of an epoch, renamed ``selected_<name>``."""
     keep = [name for name in metrics
-            if name in TRACKED_ACCURACIES or name.startswith(("class_acc/", "centroid_distance"))]
+            if name in TRACKED_ACCURACIES or name in TRACKED_VA
+            or name.startswith(("class_acc/", "centroid_distance"))]
     return {f"selected_{name}": metrics[name] for name in keep}
 
 
 def _chance(data: StudyArrays) -> dict[str, float]:
+    if is_dimensional(data):  # a constant or unrelated prediction has CCC 0
+        return {f"chance_{role}_frame_ccc": 0.0 for role in (SOURCE, TARGET)}
     return {f"chance_{role}_video_acc": chance
             for role, chance in chance_accuracies(data).items() if role in (SOURCE, TARGET)}
 
@@ -123,8 +151,14 @@ class NetATraining:
 
     def __init__(self, config: dict[str, Any], data: StudyArrays, centroids: np.ndarray, *,
                  backbone_state: dict[str, Tensor] | None = None, threads: int = 1,
-                 initial_weights: dict[str, Tensor] | None = None) -> None:
+                 initial_weights: dict[str, Tensor] | None = None,
+                 netb_representations: np.ndarray | None = None) -> None:
         self.config = config
+        if is_dimensional(data):  # the trial's grid gives the classes, and Z from NetB's U
+            data = relabel_study(data, trial_grid(config))
+            if netb_representations is not None:
+                centroids = cell_centroids(netb_representations, data.target.frame_labels,
+                                           len(data.target.classes)).centroids
         self.data = data
         self.settings = NetworkSettings.from_config(config)
         self.seed = trial_seed(config)
@@ -143,7 +177,7 @@ class NetATraining:
                 self.setup.optimizer.add_param_group({"params": extra})
         self.z = torch.as_tensor(centroids, dtype=torch.float32, device=self.setup.device)
         #: Which Z the trial trains towards (block-component rounds give it a new one).
-        self.z_norm = float(np.linalg.norm(np.asarray(centroids, dtype=np.float64)))
+        self.z_norm = float(np.sqrt(np.nansum(np.asarray(centroids, dtype=np.float64) ** 2)))
         self.state = TrialState()
         #: The selected epoch's weights (CPU copies, no frozen backbone); None before epoch 1.
         self.selected: dict[str, Tensor] | None = None
@@ -189,24 +223,32 @@ class NetATraining:
         losses = train_epoch(s.network, s.splits[SOURCE], s.optimizer, self.z,
                              generator=s.generator, alignment=self.alignment,
                              unlabelled=s.splits[TARGET], progress=progress, **options)
-        metrics, evaluations = evaluate_roles(s.network, s.splits, self.z, **options)
+        metrics, evaluations = evaluate_roles(s.network, s.splits, self.z, **options,
+                                              va_rule=trial_rule(config))
         self.state.epoch += 1
         epoch = self.state.epoch
         metric = config.get("metric", "target_video_acc")
         improved = metrics[metric] > self.state.best.get(metric, -1.0)
         last = epoch >= config["epochs"]
         if improved or last or epoch % CENTROID_EVERY == 0:
-            source = self.data.source
-            metrics.update(centroid_metrics(evaluations[SOURCE].representations,
-                                            source.frame_labels, self.z.cpu().numpy(),
-                                            source.classes, self.seed))
+            source, z = self.data.source, self.z.cpu().numpy()
+            representations = evaluations[SOURCE].representations
+            metrics.update(
+                cell_distance_metrics(representations, source.frame_labels, z)
+                if is_dimensional(self.data) else
+                centroid_metrics(representations, source.frame_labels, z, source.classes,
+                                 self.seed))
         metrics.update(self.state.update_best(metrics))
         if improved:  # (Table VII is computed on every improved epoch, so no key goes stale)
             self.state.extra.update({"selected_epoch": float(epoch), **_selected(metrics)})
             self.selected = copy_weights(s.network)
         self.state.extra["steps"] = self.state.extra.get("steps", 0.0) + losses.pop("steps")
-        learned = beats_chance(self.state.best.get("source_video_acc", 0.0),
-                               self.chance["chance_source_video_acc"])
+        if is_dimensional(self.data):
+            learned = self.state.best.get("source_frame_ccc", 0.0) >= VA_LEARNED_CCC
+            metrics["dropped_cells"] = float(dropped_cells(self.z.cpu().numpy()))
+        else:
+            learned = beats_chance(self.state.best.get("source_video_acc", 0.0),
+                                   self.chance["chance_source_video_acc"])
         return {**losses, **metrics, **self.state.extra, **self.chance, "epoch": epoch,
                 "learned": float(learned), "round": trial_round(config),
                 "centroids_norm": self.z_norm}
@@ -215,7 +257,8 @@ class NetATraining:
 def train_neta(config: dict[str, Any], data: StudyArrays, centroids: np.ndarray, *,
                backbone_state: dict[str, Tensor] | None = None, threads: int = 1,
                report: ReportHook | None = None, resume_from: Path | None = None,
-               initial_weights: dict[str, Tensor] | None = None) -> TrialState:
+               initial_weights: dict[str, Tensor] | None = None,
+               netb_representations: np.ndarray | None = None) -> TrialState:
     """Train NetA for ``config["epochs"]`` epochs (continuing from ``resume_from``; a new run
     starts from ``initial_weights`` when given: a block-component round after the first).
 
@@ -224,7 +267,8 @@ def train_neta(config: dict[str, Any], data: StudyArrays, centroids: np.ndarray,
     ``metric`` and network settings.
     """
     run = NetATraining(config, data, centroids, backbone_state=backbone_state, threads=threads,
-                       initial_weights=initial_weights)
+                       initial_weights=initial_weights,
+                       netb_representations=netb_representations)
     if resume_from is not None:
         run.resume(resume_from)
     while not run.finished:

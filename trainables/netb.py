@@ -24,10 +24,14 @@ from trainables.config import (
     NETB_MIN_DELTA,
     NETB_PATIENCE,
     TARGET,
+    VA_GRID,
+    VA_LEARNED_CCC,
 )
+from trainables.dimensional import cell_centroids, dropped_cells, is_dimensional, relabel_study
 from trainables.engine import StudyArrays, evaluate_roles, train_epoch
 from trainables.network import NetworkSettings, prepare_training
 from trainables.probe import beats_chance, chance_accuracies
+from trainables.va import VAGrid
 
 
 @dataclass
@@ -38,6 +42,9 @@ class NetBResult:
     history: list[dict[str, float]]
     summary: dict[str, Any]
     centroids: CentroidResult
+    #: Valence-arousal studies: U of every target frame, from which a trial makes Z for the
+    #: grid it runs with (trainables.dimensional); None otherwise.
+    representations: np.ndarray | None = None
 
 
 class Plateau:
@@ -86,14 +93,21 @@ def train_netb(
     train_backbone: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     toward: Toward | None = None,
+    va_grid: int = VA_GRID,
 ) -> NetBResult:
     """Train NetB on ``data.target`` with eq. (5) until it fits (at most ``epochs`` epochs)
     and derive the centroids Z from U of its best epoch; with ``toward``, a later
     block-component round: eq. (9) towards NetA's source centroids, from NetB's last weights.
 
     ``on_epoch`` is called after every epoch with that epoch's row of the history
-    (``epoch``, ``steps``, ``E_a``, ``target_frame_acc``, ``target_video_acc``).
+    (``epoch``, ``steps``, ``E_a``, ``target_frame_acc``, ``target_video_acc``; and
+    ``target_frame_ccc`` on valence and arousal, whose cells are a ``va_grid`` grid's and whose
+    Z are cell means: trainables.dimensional).
     """
+    dimensional = is_dimensional(data)
+    if dimensional:
+        data = relabel_study(data, VAGrid(va_grid))
+    fit_metric = f"{TARGET}_frame_ccc" if dimensional else f"{TARGET}_frame_acc"
     setup = prepare_training(data, settings, seed=seed, threads=threads,
                              train_split=data.target, backbone_state=backbone_state,
                              train_backbone=train_backbone)
@@ -118,24 +132,34 @@ def train_netb(
         row = {"epoch": epoch + 1, "steps": steps, "E_a": losses["E_a"],
                "target_frame_acc": metrics["target_frame_acc"],
                "target_video_acc": metrics["target_video_acc"]}
+        if dimensional:
+            row[fit_metric] = metrics[fit_metric]
         history.append(row)
         if on_epoch is not None:
             on_epoch(dict(row))
-        improved, stop = plateau.update(metrics["target_frame_acc"], epoch + 1)
+        improved, stop = plateau.update(metrics[fit_metric], epoch + 1)
         if improved:
             best_state = copy_weights(network)  # on the CPU; the frozen backbone stays
         if stop:
             break
     load_weights(network, best_state)
     metrics, evaluations = evaluate_roles(network, setup.splits, loss_centroids, **options)
-    target = data.target
-    centroids = compute_centroids(evaluations[TARGET].representations, target.frame_labels,
-                                  len(target.classes), method=centroid_method, seed=seed)
-    chance = {f"{role}_video_acc": acc for role, acc in chance_accuracies(data).items()}
-    learned = beats_chance(metrics["target_video_acc"], chance["target_video_acc"])
+    target, representations = data.target, evaluations[TARGET].representations
+    if dimensional:
+        centroids = cell_centroids(representations, target.frame_labels, len(target.classes))
+        chance = {f"{TARGET}_frame_ccc": 0.0}
+        learned = metrics[fit_metric] >= VA_LEARNED_CCC
+    else:
+        centroids = compute_centroids(representations, target.frame_labels,
+                                      len(target.classes), method=centroid_method, seed=seed)
+        chance = {f"{role}_video_acc": acc for role, acc in chance_accuracies(data).items()}
+        learned = beats_chance(metrics["target_video_acc"], chance["target_video_acc"])
     summary = {"metrics": metrics, "cluster_agreement": centroids.agreement,
-               "centroid_method": centroid_method, "epochs": epochs,
+               "centroid_method": centroids.method, "epochs": epochs,
                "epochs_run": len(history), "best_epoch": plateau.best_epoch, "steps": steps,
                "chance": chance, "learned": bool(learned), "settings": settings.to_dict()}
+    if dimensional:
+        summary.update(va_grid=va_grid, dropped_cells=dropped_cells(centroids.centroids))
     state = {key: value.detach().cpu() for key, value in network.state_dict().items()}
-    return NetBResult(state, history, summary, centroids)
+    return NetBResult(state, history, summary, centroids,
+                      representations if dimensional else None)

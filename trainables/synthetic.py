@@ -27,7 +27,7 @@ import csv
 import os
 import shutil
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,19 +292,18 @@ def generate_dataset(root: str | Path, *, seed: int = 0,
     return root
 
 
-def embedded_dataset(seed: int = 0) -> Path:
-    """The default data set, generated once under ``cache_root()`` and reused afterwards.
+def build_once(final: Path, generate: Callable[[Path], object]) -> Path:
+    """``final``, written by ``generate(folder)`` unless it already holds a complete set.
 
     Generation goes to a private temp folder that is renamed into place with its
     completion marker inside, so killed or concurrent runs never expose a partial set.
     """
-    final = cache_root() / EMBEDDED_NAME.format(seed=seed)
     if (final / COMPLETE_MARKER).exists():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex}"
     try:
-        generate_dataset(temp, seed=seed)
+        generate(temp)
         (temp / COMPLETE_MARKER).write_text("ok\n")
         if final.exists() and not (final / COMPLETE_MARKER).exists():
             shutil.rmtree(final, ignore_errors=True)  # leftover without marker: not trusted
@@ -316,3 +315,10 @@ def embedded_dataset(seed: int = 0) -> Path:
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return final
+
+
+def embedded_dataset(seed: int = 0) -> Path:
+    """The default data set, generated once under ``cache_root()`` and reused afterwards
+    (see :func:`build_once`)."""
+    return build_once(cache_root() / EMBEDDED_NAME.format(seed=seed),
+                      lambda temp: generate_dataset(temp, seed=seed))

@@ -36,12 +36,14 @@ EMOTION_ALIASES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class VideoRecord:
-    """One video: a folder of frame images with one emotion label."""
+    """One video: a folder of frame images with one emotion label, and for dimensional
+    emotion (trainables.va_annotations) its per-frame valence/arousal file."""
 
     video_id: str
     directory: Path
     label: int
     frame_paths: tuple[Path, ...]
+    annotation: Path | None = None
 
 
 # ----------------------------------------------------------------------------- names
@@ -161,16 +163,20 @@ def scan_split(root: str | Path, split: str,
     return records
 
 
-def _manifest_rows(manifest: Path) -> list[dict[str, str]]:
+def _manifest_rows(manifest: Path, required: Sequence[str] = ("video_dir", "label", "split"),
+                   ) -> list[dict[str, str]]:
+    """The rows of a CSV manifest whose header has the ``required`` columns (names stripped
+    and lower-cased, values stripped)."""
+    header = ",".join(required)
     if not manifest.is_file():
         raise DataError(f"manifest {manifest} does not exist; pass the path of a CSV file "
-                        "with the header video_dir,label,split")
+                        f"with the header {header}")
     with manifest.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         columns = {c.strip().lower() for c in reader.fieldnames or ()}
-        if not {"video_dir", "label", "split"} <= columns:
+        if not set(required) <= columns:
             found = ", ".join(sorted(columns)) or "nothing"
-            raise DataError(f"manifest {manifest} lacks the header video_dir,label,split "
+            raise DataError(f"manifest {manifest} lacks the header {header} "
                             f"(found: {found}); fix its first line")
         return [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                 for row in reader]

@@ -17,6 +17,7 @@ from study.cli import build_parser, typed_settings
 from study.settings import new_settings
 from tests.study_helpers import run_cli
 from trainables.backbones import build_backbone
+from trainables.synthetic_va import generate_va_dataset
 
 KEPT = "kept"  # an existing study under the storage path, which no case may touch
 QUICK = ["--trials", "1", "--epochs", "1"]
@@ -131,6 +132,16 @@ def video_in_two_roles(tmp: Path) -> list[str]:
     return ["--manifest", str(manifest)]
 
 
+def va_rows_short(tmp: Path) -> list[str]:
+    """A valence-arousal set whose first Train annotation file lacks its last row."""
+    root = generate_va_dataset(tmp / "va", seed=2, videos_per_split={"Train": 2, "Val": 2,
+                                                                     "Test": 1},
+                               frames_per_video=(4, 5), image_size=32, progress=False)
+    annotation = sorted((root / "Train").glob("*.txt"))[0]
+    annotation.write_text("\n".join(annotation.read_text().splitlines()[:-1]) + "\n")
+    return ["--task", "va", "--data-root", str(root)]
+
+
 def flags(*argv: str) -> Callable[[Path], list[str]]:
     return lambda tmp: list(argv)
 
@@ -187,6 +198,7 @@ CASES = [
          "postgresql://me:***@127.0.0.1:9/studies", test_split=False, embedded=True),
     Case("--optuna-storage not a URL", flags("--optuna-storage", "results/optuna.db"),
          "not a database URL"),
+    Case("valence-arousal rows differ from the frames", va_rows_short, "annotation rows for"),
 ]
 
 

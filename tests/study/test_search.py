@@ -169,3 +169,22 @@ def test_the_baselines_space_gives_every_method_the_same_budget() -> None:
         study.tell(trial, 0.5)
     assert sorted(methods) == sorted(list(METHODS) * 2)
     assert search_spaces.space_parameters("baselines").fixed[0] == "method"
+
+
+def test_a_searched_study_default_gives_way_to_the_suggestion() -> None:
+    """--task va puts va_grid among the fixed settings; the va space searches it, and Ray's
+    OptunaSearch lets define_trial's dict override suggestions: the suggestion must win."""
+    from study.settings import new_settings
+
+    fixed = fixed_config(new_settings({"task": "va", "space": "va"}), train_backbone=False,
+                         autocast=False)
+    assert fixed["va_grid"] == 20
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    grids = set()
+    for _ in range(12):
+        trial = study.ask()
+        returned = define_trial("va", fixed, trial)
+        config = {**trial.params, **returned}  # Ray's merge, after the space has run
+        assert config["va_grid"] == trial.params["va_grid"]
+        grids.add(config["va_grid"])
+    assert len(grids) > 1

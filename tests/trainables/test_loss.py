@@ -428,3 +428,64 @@ def test_mismatched_shapes_raise() -> None:
         total_loss(outputs, features[:-1], targets, centroids, 0.5, "softmax")
     with pytest.raises(ValueError, match="targets"):
         total_loss(outputs, features, torch.full((M,), C), centroids, 0.5, "softmax")
+
+
+def reference_dropped(outputs, features, targets, centroids, kept, lam, normalisation):
+    """Eqs. (5)-(9) literally, classes without a centroid left out of V, f and E_b (whose mean
+    runs over the C' kept classes); E_a keeps all C outputs."""
+    samples, classes = outputs.shape
+    kept_list = [i for i in range(classes) if kept[i]]
+    error_a = outputs.new_zeros(())
+    error_b = outputs.new_zeros(())
+    for m in range(samples):
+        distances = [sum((centroids[i, k] - features[m, k]) ** 2
+                         for k in range(features.shape[1])) for i in kept_list]
+        if normalisation == "softmax":
+            exps = [torch.exp(v) for v in distances]
+            normalised = [e / sum(exps) for e in exps]
+        else:
+            normalised = [v / sum(distances) for v in distances]
+        for i in range(classes):
+            desired = 1.0 if int(targets[m]) == i else 0.0
+            error_a = error_a + (desired - outputs[m, i]) ** 2
+        for j, i in enumerate(kept_list):
+            desired = 1.0 if int(targets[m]) == i else 0.0
+            error_b = error_b + (desired - (1.0 - normalised[j])) ** 2
+    error_a = error_a / (classes * samples)
+    error_b = error_b / (len(kept_list) * samples)
+    return lam * error_a + (1 - lam) * error_b, error_a, error_b
+
+
+@pytest.mark.parametrize("normalisation", NORMALISATIONS)
+def test_a_class_without_centroid_is_dropped_from_v_f_and_e_b(normalisation: str) -> None:
+    """Valence-arousal cells without target frames: their NaN row of Z is never used."""
+    outputs, features, targets, centroids = make_inputs(seed=3, samples=10)
+    kept = torch.tensor([True, False, True, True])
+    holed = centroids.clone()
+    holed[~kept] = torch.nan
+    got = total_loss(outputs, features, targets, holed, 0.4, normalisation)
+    expected = reference_dropped(outputs, features, targets, centroids, kept, 0.4, normalisation)
+    for value, reference in zip(got, expected, strict=True):
+        assert torch.isfinite(value)
+        torch.testing.assert_close(value, reference, rtol=1e-10, atol=1e-12)
+    got_grads = torch.autograd.grad(got[0], (outputs, features))
+    expected_grads = torch.autograd.grad(expected[0], (outputs, features))
+    for value, reference in zip(got_grads, expected_grads, strict=True):
+        assert torch.isfinite(value).all()
+        torch.testing.assert_close(value, reference, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("normalisation", NORMALISATIONS)
+def test_a_dropped_class_scores_as_infinitely_far(normalisation: str) -> None:
+    """f of a dropped class is 1 (never near): at lam = 0 it is never predicted, and the kept
+    classes' scores equal those of the study without it."""
+    outputs, features, _, centroids = make_inputs(seed=4, samples=12)
+    holed = centroids.clone()
+    holed[1] = torch.nan
+    scores = predict(outputs.detach(), features.detach(), holed, 0.0, normalisation)
+    assert torch.all(scores[:, 1] == -1.0)
+    alone = predict(outputs.detach()[:, [0, 2, 3]], features.detach(), centroids[[0, 2, 3]], 0.0,
+                    normalisation)
+    torch.testing.assert_close(scores[:, [0, 2, 3]], alone, rtol=0, atol=0)
+    classes = predict_classes(outputs.detach(), features.detach(), holed, 0.0, normalisation)
+    assert not (classes == 1).any()
