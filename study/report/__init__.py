@@ -20,20 +20,23 @@ with N seeds): tables show the mean and 95% interval over its seeds
 
 Sections, in order: NetB's floor (NetB and a linear probe beside NetA), Table II (accuracy
 per lam; with ``--space table2`` a paired lam = 0 against lam = 1 test on the held-out
-videos; the ``--confirm-top`` runs), Methods (each training method's best configuration by
-the selection metric: held-out accuracy over seeds against source_only and NetB, the
-in-domain upper bound), Tables III/IV (per-class accuracy on the evaluation
-split and the source), Table V (the best configuration's confusion matrix on the evaluation
-split, recomputed from its kept checkpoints), Table VII (distance of NetA's class centroids
-from Z), t-SNE (Figures 5-9, plus the frame representations X of eq. 4), and what the
-search learned (Optuna's parameter importances, accuracy against lam, the source/target
-Pareto front).
+videos; the ``--confirm-top`` runs), Valence and arousal (``--task va`` studies, issue #14:
+CCC per configuration, predicted against true as 2D histograms, Table VII per grid cell;
+there, the sections made for emotion classes are one line each pointing to it), Methods
+(each training method's best configuration by the selection metric: held-out accuracy over
+seeds against source_only and NetB, the in-domain upper bound), Tables III/IV (per-class
+accuracy on the evaluation split and the source), Table V (the best configuration's
+confusion matrix on the evaluation split, recomputed from its kept checkpoints), Table VII
+(distance of NetA's class centroids from Z), t-SNE (Figures 5-9, plus the frame
+representations X of eq. 4), and what the search learned (Optuna's parameter importances,
+accuracy against lam, the source/target Pareto front).
 
 Modules: ``records`` (trials, configurations, the study), ``loading`` (reading them from
 disk), ``evaluator`` (re-evaluating kept checkpoints), ``reference`` (the paper's figures),
 ``files`` (report folder, markdown, number formats, section headings); the numbers of the
 sections, without matplotlib: ``tables``, ``methods``, ``compare``, ``embedding``,
-``search``; the figures: ``figures``; the markdown of each section: ``sections``;
+``search``, ``va``; the figures: ``figures``, ``figures_va``; the markdown of each
+section: ``sections``, ``sections_va``;
 ``document`` (report.md) and ``cli``. Importing this package does not import matplotlib:
 ``write_report``, ``main`` and ``build_parser``, which draw, are imported on first use.
 """

@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 
 from study.layout import StudyLayout
-from study.report import sections
+from study.report import sections, sections_va
 from study.report.compare import comparison
 from study.report.evaluator import Evaluator
 from study.report.files import ReportFolder
 from study.report.loading import load_study
 from study.report.records import OPTIMISTIC, Study
-from trainables.config import HELDOUT, LEARNED_MARGIN, TARGET
+from trainables.config import HELDOUT, TARGET
 
 
 def header(study: Study) -> list[str]:
@@ -43,10 +43,15 @@ def header(study: Study) -> list[str]:
         lines += ["", f"**Every target figure here was {OPTIMISTIC}**: the study has no "
                       f"held-out videos (`--target-holdout 0` and no `--test-split`), as in "
                       f"the paper's protocol."]
+    if study.is_va:
+        size = settings.va_grid
+        lines += ["", f"**Valence and arousal** (`--task va`): each frame's valence and arousal "
+                      f"as the cells of a {size}x{size} grid ({size**2} classes), scored by "
+                      f"CCC; the sections made for emotion classes say so and point to "
+                      f"*Valence and arousal*."]
     if failed:
-        lines += ["", f"**{len(failed)} of {len(study.trials)} trials did not learn** (source "
-                      f"video accuracy within {LEARNED_MARGIN:g} of chance): "
-                      + ", ".join(t.label for t in failed) + "."]
+        lines += ["", f"**{len(failed)} of {len(study.trials)} trials did not learn** "
+                      f"({study.learning_rule}): " + ", ".join(t.label for t in failed) + "."]
     return lines
 
 
@@ -67,6 +72,7 @@ def write_report(layout: StudyLayout, evaluator: Evaluator | None = None
     evaluator.study = study
     pair = comparison(study)
     parts = [sections.floor_section(study, out), sections.table_ii(study, evaluator, out),
+             sections_va.va_section(study, evaluator, out),
              sections.methods_section(study, out), sections.tables_iii_iv(study, pair, out),
              sections.table_v(study, evaluator, out), sections.table_vii(study, pair, out),
              sections.tsne_section(study, evaluator, pair, out),

@@ -3,6 +3,12 @@
 The data are opened as the driver opens them (:mod:`study.inputs`: the same CNN, splits and
 fingerprint); CNN features missing from the cache are computed on this process, so no Ray
 cluster is needed.
+
+In a valence-arousal study (issue #14) a trial's classes are the cells of its own grid
+(``va_grid``, :func:`trainables.dimensional.trial_grid`): its splits are relabelled for that
+grid and its Z is NetB's for it, as the trainable makes them (``netb/centroids.json`` for the
+study's own grid, else cell means of NetB's U of the target frames,
+``netb/target_representations.npy``).
 """
 
 from __future__ import annotations
@@ -17,11 +23,16 @@ from study.inputs import Backbone, StudyInputs, features_here
 from study.layout import read_json, relative
 from study.report.records import Study, TrialRecord
 from trainables.checkpoint import load_weights, selected_weights
-from trainables.config import SOURCE
+from trainables.config import SOURCE, TARGET
+from trainables.dimensional import cell_centroids, is_dimensional, relabel, trial_grid
 from trainables.engine import DeviceSplit, Evaluation, SplitArrays, StudyArrays, evaluate
 from trainables.errors import UserInputError
 from trainables.neta import trial_lam, trial_normalisation, trial_tau
 from trainables.network import NetworkSettings, build_network
+from trainables.va import VAGrid
+
+#: NetB's U of the target frames, kept by valence-arousal studies (study.stages).
+REPRESENTATIONS_FILE = "target_representations.npy"
 
 
 class Evaluator:
@@ -30,18 +41,25 @@ class Evaluator:
     The splits come from the study's own frame/feature caches. Loaded on first use;
     ``problem`` says why it cannot be, e.g. when the data changed since the study ran.
     ``data`` (and ``backbone_state``) given here are used as they are, without reading
-    anything.
+    anything; so are ``z`` (Z of the study's grid in a valence-arousal study) and
+    ``netb_representations`` (NetB's U of the target frames, valence-arousal only).
     """
 
     def __init__(self, study: Study, data: StudyArrays | None = None,
                  backbone_state: dict[str, torch.Tensor] | None = None,
-                 z: np.ndarray | None = None) -> None:
+                 z: np.ndarray | None = None,
+                 netb_representations: np.ndarray | None = None) -> None:
         self.study = study
         self._data = data
         self._backbone_state = backbone_state
         self._cache: dict[tuple[str, str], Evaluation] = {}
+        self._relabelled: dict[tuple[str, int], SplitArrays] = {}
+        self._grid_z: dict[int, np.ndarray] = {}
         if z is not None:
             self.__dict__["z"] = np.asarray(z, dtype=np.float32)
+        if netb_representations is not None:
+            self.__dict__["netb_representations"] = np.asarray(netb_representations,
+                                                                dtype=np.float32)
 
     @functools.cached_property
     def problem(self) -> str | None:
@@ -52,9 +70,39 @@ class Evaluator:
 
     @functools.cached_property
     def z(self) -> np.ndarray:
-        """NetB's class centroids Z (eq. 2), rows in class order."""
+        """NetB's class centroids Z (eq. 2), rows in class order (a dropped valence-arousal
+        cell's row, written as nulls, is NaN)."""
         return np.asarray(read_json(self.study.layout.centroids_file)["centroids"],
                           dtype=np.float32)
+
+    @functools.cached_property
+    def netb_representations(self) -> np.ndarray:
+        """NetB's U of every target frame (valence-arousal studies keep them)."""
+        return np.load(self.study.layout.netb_dir / REPRESENTATIONS_FILE)
+
+    @property
+    def dimensional(self) -> bool:
+        """Whether the study's splits carry valence and arousal (loaded data only)."""
+        return self._data is not None and is_dimensional(self._data)
+
+    def grid(self, trial: TrialRecord | None = None) -> VAGrid:
+        """The valence-arousal grid of ``trial`` (the study's own without a trial)."""
+        return trial_grid(trial.config if trial is not None
+                          else {"va_grid": self.study.settings.va_grid})
+
+    def z_for(self, trial: TrialRecord) -> np.ndarray:
+        """The Z ``trial`` trained towards: NetB's (a valence-arousal trial: for its grid;
+        NaN rows for cells without a target frame)."""
+        if not self.dimensional:
+            return self.z
+        size = self.grid(trial).size
+        if size == self.study.settings.va_grid:  # centroids.json holds this grid's Z
+            return self.z
+        if size not in self._grid_z:
+            labels = self.arrays(TARGET, trial).frame_labels
+            self._grid_z[size] = cell_centroids(self.netb_representations, labels,
+                                                size**2).centroids.astype(np.float32)
+        return self._grid_z[size]
 
     def _load(self) -> str | None:
         settings = self.study.settings
@@ -76,11 +124,11 @@ class Evaluator:
 
     def network(self, trial: TrialRecord, inputs: SplitArrays | None = None) -> torch.nn.Module:
         """NetA with the weights of the trial's selected epoch, for inputs of the kind and
-        width of ``inputs`` (the study's source split by default); a frozen backbone (never
-        in a checkpoint) is the study's own."""
+        width of ``inputs`` (the study's source split, with the trial's classes, by
+        default); a frozen backbone (never in a checkpoint) is the study's own."""
         assert trial.checkpoint is not None
         network = build_network(NetworkSettings.from_config(trial.config),
-                                self.arrays(SOURCE) if inputs is None else inputs,
+                                self.arrays(SOURCE, trial) if inputs is None else inputs,
                                 self._backbone_state, trial.config.get("train_backbone", False))
         load_weights(network, selected_weights(trial.checkpoint))
         return network
@@ -89,24 +137,33 @@ class Evaluator:
         """``trainables.engine.evaluate`` of the trial's kept checkpoint on ``role``'s split."""
         key = (trial.trial_id, role)
         if key not in self._cache:
-            self._cache[key] = self.score(trial, self.arrays(role))
+            self._cache[key] = self.score(trial, self.arrays(role, trial))
         return self._cache[key]
 
     def score(self, trial: TrialRecord, arrays: SplitArrays) -> Evaluation:
         """``trainables.engine.evaluate`` of the trial's kept checkpoint on any videos in the
-        study's classes and input kind: the trial's lam, normalisation, tau, window length
-        (``seq_len``) and batch size, Z from NetB."""
+        trial's classes (valence-arousal: its grid's cells) and the study's input kind: the
+        trial's lam, normalisation, tau, window length (``seq_len``) and batch size, Z from
+        NetB (:meth:`z_for`)."""
         settings = NetworkSettings.from_config(trial.config)
         split = DeviceSplit.create(arrays, torch.device("cpu"))
-        return evaluate(self.network(trial, arrays), split, torch.as_tensor(self.z),
+        return evaluate(self.network(trial, arrays), split, torch.as_tensor(self.z_for(trial)),
                         lam=trial_lam(trial.config),
                         normalisation=trial_normalisation(trial.config),
                         tau=trial_tau(trial.config),
                         seq_len=settings.seq_len, batch_size=settings.batch_size)
 
-    def arrays(self, role: str) -> SplitArrays:
+    def arrays(self, role: str, trial: TrialRecord | None = None) -> SplitArrays:
+        """``role``'s split; in a valence-arousal study relabelled with the cells of
+        ``trial``'s grid (the study's own grid without a trial)."""
         assert self._data is not None
-        return self._data.roles()[role]
+        arrays = self._data.roles()[role]
+        if not self.dimensional:
+            return arrays
+        key = (role, self.grid(trial).size)
+        if key not in self._relabelled:
+            self._relabelled[key] = relabel(arrays, self.grid(trial))
+        return self._relabelled[key]
 
     def has(self, role: str) -> bool:
         return self._data is not None and role in self._data.roles()

@@ -123,9 +123,10 @@ def lam_figure(study: Study, frame: pd.DataFrame, series: Sequence[pd.DataFrame]
             mean = frame[f"{key}_mean"]
             mark_did_not_learn(axes, frame["lam"], mean, frame["did_not_learn_seeds"] > 0)
     axes.set_xlabel("λ (eq. 9)")
-    axes.set_ylabel(f"{study.level} accuracy" + (", mean and 95% CI over seeds"
-                                                  if study.repeated else ""))
-    axes.set_title(f"{study.level.capitalize()}-level accuracy against λ; selected epoch"
+    axes.set_ylabel(f"{study.level} {study.measure_name}" + (", mean and 95% CI over seeds"
+                                                             if study.repeated else ""))
+    axes.set_title(f"{study.level.capitalize()}-level {study.measure_name} against λ; "
+                   f"selected epoch"
                    + (f" ({OPTIMISTIC})" if study.optimistic else ""), fontsize=9)
     axes.legend(fontsize=7)
     return figure
@@ -208,8 +209,8 @@ def methods_figure(study: Study, frame: pd.DataFrame) -> Figure:
     axes.set_xlim(-0.5, len(rows) - 0.5)
     axes.margins(y=0.15)
     axes.set_xlabel("method (its best configuration by the selection metric)")
-    axes.set_ylabel(f"{ROLE_NAMES[study.eval_role]} {study.level} accuracy")
-    axes.set_title(f"{study.level.capitalize()}-level accuracy on the "
+    axes.set_ylabel(f"{ROLE_NAMES[study.eval_role]} {study.level} {study.measure_name}")
+    axes.set_title(f"{study.level.capitalize()}-level {study.measure_name} on the "
                    f"{study.split_phrase(study.eval_role)}, {study.rule(study.eval_role)}",
                    fontsize=9)
     axes.legend(fontsize=7, loc="best")

@@ -104,9 +104,12 @@ def _plain_selected(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _selection_values(row: dict[str, Any]) -> dict[str, Any]:
-    """The per-epoch numbers of a row that the report reads at the selected epoch."""
+    """The per-epoch numbers of a row that the report reads at the selected epoch (valence
+    and arousal: CCC, Pearson and RMSE too)."""
+    scores = ("_acc", "_ccc", "_ccc_valence", "_ccc_arousal", "_pcc_valence", "_pcc_arousal",
+              "_rmse_valence", "_rmse_arousal")
     return {key: value for key, value in row.items()
-            if key.endswith("_acc") and not key.startswith(("best_", "selected_", "chance_"))
+            if key.endswith(scores) and not key.startswith(("best_", "selected_", "chance_"))
             or key.startswith(("class_acc/", "centroid_distance"))}
 
 

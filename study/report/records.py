@@ -21,7 +21,14 @@ from study.outputs import REPEAT_KEY
 from study.report.files import format_lam
 from study.settings import StudySettings
 from study.statistics import mean_ci
-from trainables.config import DEFAULT_METHOD, HELDOUT, SOURCE, TARGET
+from trainables.config import (
+    DEFAULT_METHOD,
+    HELDOUT,
+    LEARNED_MARGIN,
+    SOURCE,
+    TARGET,
+    VA_LEARNED_CCC,
+)
 
 OPTIMISTIC = "selected on the evaluation split (optimistic)"
 ROLE_NAMES = {SOURCE: "source", TARGET: "target", HELDOUT: "held-out"}
@@ -35,6 +42,18 @@ def finite(value: Any) -> bool:
 
 def or_default(value: float, default: float) -> float:
     return value if math.isfinite(value) else default
+
+
+def bounds_of(key: str) -> tuple[float, float] | None:
+    """The values a figure can take, which clip its interval: [0, 1] for an accuracy,
+    [-1, 1] for a correlation (CCC, Pearson), [0, inf) for an RMSE; None otherwise."""
+    if key.endswith("_acc") or key.startswith("class_acc/"):
+        return 0.0, 1.0
+    if "_ccc" in key or "_pcc_" in key:
+        return -1.0, 1.0
+    if "_rmse_" in key:
+        return 0.0, math.inf
+    return None
 
 
 @dataclass
@@ -77,6 +96,15 @@ class TrialRecord:
     def label(self) -> str:
         seed = f", seed #{self.repeat}" if self.repeat else ""
         return f"λ={format_lam(self.lam)} (trial {self.trial_id}{seed})"
+
+    def reported(self, key: str) -> float:
+        """``key`` at the selected epoch, else as last reported (a figure the trainable
+        reports but does not keep per selected epoch, e.g. ``centroid_cells``)."""
+        value = self.value(key)
+        if math.isfinite(value):
+            return value
+        last = self.last.get(key)
+        return float(last) if finite(last) else math.nan
 
     @property
     def selected_epoch(self) -> int | None:
@@ -131,8 +159,8 @@ class Configuration:
         return float(np.mean(values)) if values else math.nan
 
     def interval(self, key: str) -> tuple[float, float, float]:
-        bounds = (0.0, 1.0) if key.endswith("_acc") or key.startswith("class_acc/") else None
-        return mean_ci(self.values(key), bounds=bounds)
+        """Mean and 95% interval over seeds, clipped to the values ``key`` can take."""
+        return mean_ci(self.values(key), bounds=bounds_of(key))
 
     @property
     def did_not_learn_seeds(self) -> int:
@@ -167,6 +195,29 @@ class Study:
         return self.settings.metric
 
     @property
+    def is_va(self) -> bool:
+        """A valence-arousal study (``--task va``, issue #14), not emotion classes."""
+        return self.settings.task == "va"
+
+    @property
+    def measure(self) -> str:
+        """What every table's headline figure is: ``acc`` (accuracy), or ``CCC`` (Lin's
+        concordance, the mean of valence's and arousal's) in a valence-arousal study."""
+        return "CCC" if self.is_va else "acc"
+
+    @property
+    def measure_name(self) -> str:
+        """:attr:`measure` in words: ``accuracy`` or ``CCC``."""
+        return "CCC" if self.is_va else "accuracy"
+
+    @property
+    def learning_rule(self) -> str:
+        """When a trial did not learn, as the trainable decides it."""
+        if self.is_va:
+            return f"best source frame CCC below {VA_LEARNED_CCC:g}"
+        return f"source video accuracy within {LEARNED_MARGIN:g} of chance"
+
+    @property
     def level(self) -> str:
         """``video`` or ``frame``: the level of the metric that selects trials."""
         return self.settings.metric.split("_")[1]
@@ -177,7 +228,11 @@ class Study:
         return self.settings.metric.split("_")[0]
 
     def accuracy_key(self, role: str) -> str:
-        return f"{role}_{self.level}_acc"
+        """The key of ``role``'s headline figure at the study's level: its accuracy
+        (``target_video_acc``), or in a valence-arousal study its mean CCC
+        (``target_frame_ccc``; the cell accuracy is ``target_frame_acc``)."""
+        suffix = "ccc" if self.is_va else "acc"
+        return f"{role}_{self.level}_{suffix}"
 
     @property
     def has_heldout(self) -> bool:
@@ -219,7 +274,7 @@ class Study:
 
     def describe(self, role: str) -> str:
         """``held-out video acc (selected epoch)`` (+ the optimistic note where it applies)."""
-        text = f"{ROLE_NAMES[role]} {self.level} acc ({self.rule(role)})"
+        text = f"{ROLE_NAMES[role]} {self.level} {self.measure} ({self.rule(role)})"
         if role == TARGET and self.optimistic:
             text += f", {OPTIMISTIC}"
         return text
@@ -229,9 +284,10 @@ class Study:
         return f"{ROLE_NAMES[role]} ({self.split_name(role)}){note}"
 
     def column(self, role: str) -> str:
-        """A table column of ``role``'s accuracy: split, level and epoch rule."""
+        """A table column of ``role``'s accuracy (CCC): split, level and epoch rule."""
         suffix = ", mean [95% CI] over seeds" if self.repeated else ""
-        return f"{self.split_phrase(role)}: {self.level} acc ({self.rule(role)}){suffix}"
+        return (f"{self.split_phrase(role)}: {self.level} {self.measure} ({self.rule(role)})"
+                f"{suffix}")
 
     @property
     def scored(self) -> list[TrialRecord]:

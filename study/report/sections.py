@@ -9,7 +9,7 @@ import json
 
 import pandas as pd
 
-from study.report import figures, methods, tables
+from study.report import figures, methods, sections_va, tables
 from study.report.compare import Comparison, paired_comparison
 from study.report.embedding import MAX_TSNE_FRAMES, centroid_points, frame_points
 from study.report.evaluator import Evaluator, unusable
@@ -32,11 +32,11 @@ from study.report.search import (
     search_frame,
 )
 from study.rounds import rounds_shown
-from trainables.config import LEARNED_MARGIN, METHODS, SOURCE, TARGET
+from trainables.config import METHODS, SOURCE, TARGET
 
 CONFIRM_CSV = "confirm.csv"
 NO_RESULT = "no trial has reported a result yet"
-(FLOOR, TABLE_II, METHOD_TABLE, TABLES_III_IV, TABLE_V, TABLE_VII, TSNE,
+(FLOOR, TABLE_II, VALENCE_AROUSAL, METHOD_TABLE, TABLES_III_IV, TABLE_V, TABLE_VII, TSNE,
  SEARCH, ROUNDS) = range(len(SECTIONS))
 
 
@@ -46,7 +46,10 @@ def gap(out: ReportFolder, index: int, reason: str) -> Section:
 
 
 def floor_section(study: Study, out: ReportFolder) -> Section:
-    """NetB's own-split and held-out accuracy and the linear probe's, beside NetA's best."""
+    """NetB's own-split and held-out accuracy and the linear probe's, beside NetA's best
+    (a valence-arousal study: NetB's CCC, :func:`sections_va.floor_section`)."""
+    if study.is_va:
+        return sections_va.floor_section(study, out)
     frame = tables.floor_frame(study)
     if frame is None:
         return gap(out, FLOOR, "NetB's summary.json is missing")
@@ -65,7 +68,11 @@ def floor_section(study: Study, out: ReportFolder) -> Section:
 
 
 def table_ii(study: Study, evaluator: Evaluator, out: ReportFolder) -> Section:
-    """Table II: accuracy on each split for each lam (each configuration's selected epoch)."""
+    """Table II: accuracy on each split for each lam (each configuration's selected epoch);
+    a valence-arousal study's is in its own section (the ``--confirm-top`` runs stay here)."""
+    if study.is_va:
+        return Section(SECTIONS[TABLE_II], [*sections_va.not_applicable(TABLE_II).lines,
+                                            *confirmation_lines(study, out)])
     frame = tables.table_ii_frame(study)
     if frame.empty:
         return gap(out, TABLE_II, NO_RESULT)
@@ -101,25 +108,26 @@ def methods_section(study: Study, out: ReportFolder) -> Section:
     if frame.empty:
         return gap(out, METHOD_TABLE, NO_RESULT)
     role, selecting = study.eval_role, ROLE_NAMES[study.selection_role]
+    measure = study.measure_name
     where = f"{ROLE_NAMES[role]} videos ({study.split_name(role)})"
     lines = [f"Each method's best configuration, chosen as everywhere in this report: "
-             f"the highest mean `{study.metric}` over its seeds ({selecting} accuracy at each "
+             f"the highest mean `{study.metric}` over its seeds ({selecting} {measure} at each "
              f"seed's selected epoch), the same rule for every method"
              + ("" if role == study.selection_role else
-                f"; the {ROLE_NAMES[role]} accuracy never chooses")
-             + f". Its {study.level}-level accuracy on "
+                f"; the {ROLE_NAMES[role]} {measure} never chooses")
+             + f". Its {study.level}-level {measure} on "
              f"the {where} at each seed's selected epoch: mean and 95% interval over seeds "
              f"(Student's t below 10 seeds, bootstrap from 10; none from one seed). "
              f"`source_only` (E_a alone) is what adaptation must beat; the mean differences "
              f"beside it are only as sure as the intervals are narrow."]
     if study.optimistic:
-        lines += ["", f"**No held-out videos: every accuracy here was {OPTIMISTIC}**, and NetB "
-                      f"was trained on these very videos, so its figure is a training "
-                      f"accuracy and there is no upper bound."]
+        lines += ["", f"**No held-out videos: every {measure} here was {OPTIMISTIC}**, and "
+                      f"NetB was trained on these very videos, so its figure is a training "
+                      f"{measure} and there is no upper bound."]
     elif methods.NETB_ROW in set(frame["method"]):
-        lines += ["", "NetB, trained on the target's own labels, gives the in-domain upper "
-                      "bound (one run: no interval); the gap is NetB's accuracy minus the "
-                      "method's mean."]
+        lines += ["", f"NetB, trained on the target's own labels, gives the in-domain upper "
+                      f"bound (one run: no interval); the gap is NetB's {measure} minus the "
+                      f"method's mean."]
     else:
         lines += ["", "No upper bound: NetB's summary has no "
                       f"`{study.accuracy_key(role)}`" + ("" if study.netb else
@@ -190,6 +198,8 @@ def confirmation_lines(study: Study, out: ReportFolder) -> list[str]:
 
 def tables_iii_iv(study: Study, pair: Comparison, out: ReportFolder) -> Section:
     """Tables III and IV: per-class accuracy on the evaluation split and on the source."""
+    if study.is_va:
+        return sections_va.not_applicable(TABLES_III_IV)
     if not pair.configurations:
         return gap(out, TABLES_III_IV, NO_RESULT)
     seeds = " Means over each configuration's seeds." if study.repeated else ""
@@ -207,6 +217,8 @@ def tables_iii_iv(study: Study, pair: Comparison, out: ReportFolder) -> Section:
 
 def table_vii(study: Study, pair: Comparison, out: ReportFolder) -> Section:
     """Table VII: distance of NetA's class centroids (k-means on X, source) from NetB's Z."""
+    if study.is_va:
+        return sections_va.not_applicable(TABLE_VII)
     if not pair.configurations:
         return gap(out, TABLE_VII, NO_RESULT)
     frame = tables.table_vii_frame(study, pair)
@@ -221,6 +233,8 @@ def table_vii(study: Study, pair: Comparison, out: ReportFolder) -> Section:
 def table_v(study: Study, evaluator: Evaluator, out: ReportFolder) -> Section:
     """Table V: the best configuration's confusion matrix on the evaluation split, from the
     kept checkpoints of its seeds (counts summed over seeds)."""
+    if study.is_va:
+        return sections_va.not_applicable(TABLE_V)
     best = study.best_configuration()
     if best is None:
         return gap(out, TABLE_V, NO_RESULT)
@@ -254,6 +268,8 @@ def table_v(study: Study, evaluator: Evaluator, out: ReportFolder) -> Section:
 def tsne_section(study: Study, evaluator: Evaluator, pair: Comparison,
                  out: ReportFolder) -> Section:
     """Figures 5-9 (centroids) and a t-SNE of frame representations coloured by class."""
+    if study.is_va:
+        return sections_va.not_applicable(TSNE)
     best = study.best_trial()
     problem = unusable(evaluator, [*pair.trials, best])
     if problem:
@@ -294,8 +310,8 @@ def search_section(study: Study, out: ReportFolder) -> Section:
               "Dotted lines join only configurations that differ in λ alone; the others "
               "stand as markers.", ""]
     if not failed.empty:
-        lines += [f"Red crosses: configurations with a seed that did not learn (source video "
-                  f"accuracy within {LEARNED_MARGIN:g} of chance): "
+        lines += [f"Red crosses: configurations with a seed that did not learn "
+                  f"({study.learning_rule}): "
                   + ", ".join(failed["configuration"]) + ".", ""]
     lines += [f"Pareto front of {study.describe(SOURCE)} against {study.describe(TARGET)} "
               f"({len(front)} of {len(frame)} configurations): "

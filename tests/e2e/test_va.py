@@ -1,10 +1,14 @@
 """``--task va`` end to end on a small set from the embedded valence-arousal generator: NetB's
-cell-mean Z with its empty cells dropped, CCC figures in trials.csv and TensorBoard, and a
-NetA that learns its source (mean frame CCC well above 0, the chance level)."""
+cell-mean Z with its empty cells dropped, CCC figures in trials.csv and TensorBoard, a NetA
+that learns its source (mean frame CCC well above 0, the chance level), and the report, whose
+evaluator rebuilds the trial on its grid and re-scores its checkpoint to what it reported."""
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +16,7 @@ import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.study_helpers import run_cli, trial_results
+from tests.study_helpers import REPO, run_cli, trial_results
 from trainables.synthetic_va import generate_va_dataset
 
 GRID = 10
@@ -80,3 +84,43 @@ def test_tensorboard_has_the_ccc_scalars(va_study: tuple[Path, str]) -> None:
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"source_frame_ccc", "heldout_video_ccc", "target_frame_ccc_arousal"} <= tags
+
+
+@pytest.fixture(scope="module")
+def va_report(va_study: tuple[Path, str]) -> Path:
+    folder, _ = va_study
+    report = subprocess.run([sys.executable, "-m", "study.report", "--name", folder.name,
+                             "--storage-path", str(folder.parent)], cwd=REPO, text=True,
+                            capture_output=True, timeout=300)
+    assert report.returncode == 0, report.stderr[-3000:]
+    return folder
+
+
+def last_result(folder: Path) -> dict:
+    trial = next(folder.glob("trial_*"))
+    return json.loads((trial / "result.json").read_text().splitlines()[-1])
+
+
+def test_report_recomputes_what_the_trial_reported(va_report: Path) -> None:
+    text = (va_report / "report" / "report.md").read_text()
+    assert "Nothing is missing" in text
+    part = text.split("\n## Valence and arousal")[1].split("\n## ")[0]
+    result = last_result(va_report)
+    annotated = int(json.loads((va_report / "netb" / "summary.json").read_text())
+                    ["metrics"]["heldout_annotated_frames"])
+    assert f"every annotated frame ({annotated})" in part
+    numbers = re.search(r"CCC recomputed: valence (\S+), arousal (\S+); reported at the "
+                        r"selected epoch: valence (\S+), arousal (\S+)\.", part)
+    assert numbers is not None, part
+    valence, arousal, *reported = (float(n) for n in numbers.groups())
+    expected = [result[f"selected_heldout_frame_ccc_{d}"] for d in ("valence", "arousal")]
+    assert reported == pytest.approx(expected, abs=5e-4)  # printed to 3 decimals
+    assert [valence, arousal] == pytest.approx(expected, abs=1.1e-3)
+    cells = pd.read_csv(va_report / "report" / "va_cell_distances.csv", index_col=0)
+    assert cells.shape == (GRID, GRID)
+    distances = cells.to_numpy()
+    assert np.nanmean(distances) == pytest.approx(result["selected_centroid_distance_mean"],
+                                                  rel=1e-4)
+    assert np.isfinite(distances).sum() == result["centroid_cells"]
+    for name in ("va_ccc.csv", "va_histogram.png", "va_distances.png", "floor.csv"):
+        assert (va_report / "report" / name).exists(), name

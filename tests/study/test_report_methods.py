@@ -20,7 +20,7 @@ from scipy import stats
 
 from study.layout import StudyLayout
 from study.report import figures, methods, sections
-from study.report.files import SECTION_NAMES, ReportFolder
+from study.report.files import ReportFolder
 from study.report.records import Study, TrialRecord
 from study.settings import StudySettings
 from trainables.config import REPEAT_KEY
@@ -143,7 +143,7 @@ def test_section_lists_absent_methods_and_writes_table_and_figure(tmp_path: Path
     out = ReportFolder(tmp_path, study.missing)
     section = sections.methods_section(study, out)
     assert section.title.startswith("Methods: ")
-    assert study.missing == [f"{SECTION_NAMES[2]}: no configuration with a result for dann"]
+    assert study.missing == ["Methods: no configuration with a result for dann"]
     text = "\n".join(section.lines)
     assert "| coral | c1 | coral_weight=300 | 2 | 3 |" in text
     assert "different numbers of configurations" in text

@@ -69,13 +69,15 @@ def test_compute_modules_do_not_import_matplotlib() -> None:
     code = ("import sys\n"
             "from tests.study.test_report_tables import synthetic_study\n"
             "from study.report import compare, search, tables, embedding, files, loading\n"
-            "from study.report import methods\n"
+            "from study.report import methods, va\n"
             "study = synthetic_study()\n"
             "tables.table_ii_frame(study)\n"
             "methods.methods_shown(study, methods.methods_frame(study))\n"
             "frame = search.search_frame(study)\n"
             "search.lam_series(study, frame)\n"
             "tables.table_vii_frame(study, compare.comparison(study))\n"
+            "va.ccc_frame(study)\n"
+            "va.distance_frame(study)\n"
             "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib')\n"
             "assert not loaded, loaded\n")
     root = Path(__file__).resolve().parents[2]
