@@ -36,6 +36,7 @@ class StudyLayout:
     netb_weights: Path = field(init=False)
     netb_summary: Path = field(init=False)    # written last: marks a complete NetB
     centroids_file: Path = field(init=False)
+    netb_representations: Path = field(init=False)  # --task va: NetB's U of the target frames
     optuna_journal: Path = field(init=False)  # the Optuna study (study.optuna_storage)
     rounds_dir: Path = field(init=False)      # --rounds K: rounds/<r>/ for r = 2..K
     rounds_csv: Path = field(init=False)      # one row per round (study.rounds)
@@ -48,6 +49,7 @@ class StudyLayout:
                      tensorboard_dir=self.root / "tensorboard", netb_dir=netb,
                      netb_weights=netb / "netb.pt", netb_summary=netb / "summary.json",
                      centroids_file=netb / "centroids.json",
+                     netb_representations=netb / "target_representations.npy",
                      optuna_journal=self.root / "optuna.journal",
                      rounds_dir=self.root / "rounds", rounds_csv=self.root / "rounds.csv")
         for key, value in paths.items():

@@ -26,8 +26,6 @@ from trainables.netb import NetBResult, train_netb
 from trainables.network import NetworkSettings
 from trainables.probe import linear_probe
 
-#: NetB's U of the target frames, kept in valence-arousal studies (netb_stage).
-REPRESENTATIONS_FILE = "target_representations.npy"
 #: Seconds between the driver's looks at NetB's finished epochs.
 NETB_POLL_S = 0.5
 
@@ -105,7 +103,7 @@ def netb_stage(layout: StudyLayout, data: StudyArrays, settings: NetworkSettings
 
     ``summary.json`` is written last and marks a complete NetB.
     """
-    representations_file = layout.netb_dir / REPRESENTATIONS_FILE
+    representations_file = layout.netb_representations
     if layout.netb_summary.exists() and layout.centroids_file.exists():
         print(f"Reusing NetB from {layout.display_root}/netb")
         kept = np.load(representations_file) if representations_file.exists() else None

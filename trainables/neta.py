@@ -135,7 +135,7 @@ def _selected(metrics: dict[str, float]) -> dict[str, float]:
     """The accuracies and Table VII figures of an epoch, renamed ``selected_<name>``."""
     keep = [name for name in metrics
             if name in TRACKED_ACCURACIES or name in TRACKED_VA
-            or name.startswith(("class_acc/", "centroid_distance"))]
+            or name.startswith(("class_acc/", "centroid_distance", "centroid_cells"))]
     return {f"selected_{name}": metrics[name] for name in keep}
 
 

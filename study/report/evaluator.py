@@ -31,9 +31,6 @@ from trainables.neta import trial_lam, trial_normalisation, trial_tau
 from trainables.network import NetworkSettings, build_network
 from trainables.va import VAGrid
 
-#: NetB's U of the target frames, kept by valence-arousal studies (study.stages).
-REPRESENTATIONS_FILE = "target_representations.npy"
-
 
 class Evaluator:
     """Scores and representations X (eq. 4) of a trial's kept checkpoint on a split.
@@ -78,7 +75,7 @@ class Evaluator:
     @functools.cached_property
     def netb_representations(self) -> np.ndarray:
         """NetB's U of every target frame (valence-arousal studies keep them)."""
-        return np.load(self.study.layout.netb_dir / REPRESENTATIONS_FILE)
+        return np.load(self.study.layout.netb_representations)
 
     @property
     def dimensional(self) -> bool:
