@@ -31,6 +31,7 @@ from trainables.video_listing import (
     _video_record,
     _visible,
     natural_key,
+    split_rows,
 )
 
 INVALID_VALUE = -5.0  # Aff-Wild's marker of a frame without a valid annotation
@@ -159,12 +160,7 @@ def list_va_manifest(manifest: str | Path, split: str) -> list[AnnotatedVideo]:
     (paths absolute or relative to the manifest's folder), with their checked annotations."""
     manifest = Path(manifest).expanduser()
     rows = _manifest_rows(manifest, MANIFEST_COLUMNS)
-    chosen = [(n, row) for n, row in enumerate(rows, start=2)
-              if row["split"].lower() == split.lower()]
-    if not chosen:
-        found = ", ".join(sorted({row["split"] for row in rows})) or "none"
-        raise DataError(f"manifest {manifest} has no row with split '{split}' (splits found: "
-                        f"{found}); add rows for it or pass one of the existing splits")
+    chosen = split_rows(manifest, rows, split)
     videos, seen = [], set()
     for line, row in chosen:
         video_dir = _resolve(manifest, row["video_dir"])

@@ -182,6 +182,19 @@ def _manifest_rows(manifest: Path, required: Sequence[str] = ("video_dir", "labe
                 for row in reader]
 
 
+def split_rows(manifest: Path, rows: list[dict[str, str]],
+               split: str) -> list[tuple[int, dict[str, str]]]:
+    """(file line, row) of the manifest's rows of ``split`` (case-insensitive); a split without
+    rows is a one-line error naming the splits the manifest has."""
+    chosen = [(n, row) for n, row in enumerate(rows, start=2)
+              if row["split"].lower() == split.lower()]
+    if not chosen:
+        found = ", ".join(sorted({row["split"] for row in rows})) or "none"
+        raise DataError(f"manifest {manifest} has no row with split '{split}' (splits found: "
+                        f"{found}); add rows for it or pass one of the existing splits")
+    return chosen
+
+
 def read_manifest(manifest: str | Path, split: str,
                   classes: Sequence[str] = DEFAULT_CLASSES, *,
                   every_class: bool = True) -> list[VideoRecord]:
@@ -193,12 +206,7 @@ def read_manifest(manifest: str | Path, split: str,
     """
     manifest = Path(manifest).expanduser()
     rows = _manifest_rows(manifest)
-    chosen = [(n, row) for n, row in enumerate(rows, start=2)
-              if row["split"].lower() == split.lower()]
-    if not chosen:
-        found = ", ".join(sorted({row["split"] for row in rows})) or "none"
-        raise DataError(f"manifest {manifest} has no row with split '{split}' (splits found: "
-                        f"{found}); add rows for it or pass one of the existing splits")
+    chosen = split_rows(manifest, rows, split)
     records, seen = [], set()
     for line, row in chosen:
         label = class_index(row["label"], classes)
