@@ -126,6 +126,10 @@ def choose_trial(study: Study, trial_id: str | None) -> tuple[TrialRecord, str]:
 def open_trained(storage_path: str, name: str, trial_id: str | None) -> TrainedTrial:
     """The study's trained NetA (see the module's docstring); one-line errors."""
     study = load_study(find_study(storage_path, name))
+    if study.settings.task == "va":  # their outputs are cells and (valence, arousal) rows
+        raise UserInputError(f"study {name!r} is a valence-arousal study (--task va): predict "
+                             f"and export handle emotion-class studies only so far; its report "
+                             f"(python -m study.report) re-scores its checkpoints")
     trial, why = choose_trial(study, trial_id)
     centroids = study.layout.centroids_file
     if not centroids.exists():

@@ -52,20 +52,27 @@ def _check_tau(tau: float) -> float:
 
 
 def normalise_distances(
-    distances: Tensor, normalisation: str, *, tau: float = DISTANCE_TEMPERATURE
+    distances: Tensor, normalisation: str, *, tau: float = DISTANCE_TEMPERATURE,
+    kept: Tensor | None = None,
 ) -> Tensor:
     """``f`` of eq. (8) over the last (class) axis: ``"softmax"`` of ``V / tau``, or
     ``"linear"`` (divide each distance by the sum of the sample's distances).
 
-    ``tau = 1`` is the paper's softmax. With 128-d representations ``V`` (eqs. 6-7) is tens to a
+    ``kept`` (``(C,)`` bool, optional) leaves the other classes out of the normalisation (their
+    entries are then meaningless: callers mask them). ``tau = 1`` is the paper's softmax.
+    With 128-d representations ``V`` (eqs. 6-7) is tens to a
     hundred, so that softmax is one-hot: a frame's own class gets ``f ~ exp(-80)`` and ``E_b`` no
     gradient towards it; a larger ``tau`` softens it. ``tau`` leaves ``"linear"`` unchanged
     (``(V / tau) / sum(V / tau) = V / sum(V)``), so it is only validated there.
     """
     tau = _check_tau(tau)
     if _check_normalisation(normalisation) == "softmax":
-        return torch.softmax(distances / tau, dim=-1)
-    total = distances.sum(dim=-1, keepdim=True)
+        scaled = distances / tau
+        if kept is not None:  # dropped classes take no part: exp(-inf) = 0
+            scaled = torch.where(kept, scaled, -torch.inf)
+        return torch.softmax(scaled, dim=-1)
+    total = (distances if kept is None else torch.where(kept, distances, 0.0)).sum(
+        dim=-1, keepdim=True)
     # eps only keeps 0/0 (X_m equal to every centroid) finite; it is negligible otherwise.
     return distances / (total + torch.finfo(distances.dtype).eps)
 
@@ -172,16 +179,14 @@ def _scores_and_distances(
         raise ValueError(f"leading dims differ: outputs {tuple(outputs.shape)}, "
                          f"features {tuple(features.shape)}")
     features, centroids = features.to(torch.float64), centroids.to(torch.float64)
+    # A dropped class (NaN row) is infinitely far: V = inf, f = 1 (never near, never NaN).
+    # Masks, not a branch on the data, so that the ONNX export traces one graph; with every
+    # class kept the numbers are those of the plain formulas.
     kept = kept_classes(centroids)
-    if bool(kept.all()):
-        distances = squared_distances(features, centroids)
-        normalised = normalise_distances(distances, normalisation, tau=tau)
-    else:  # a dropped class is infinitely far: V = inf, f = 1 (never near, never NaN)
-        distances = torch.full((*features.shape[:-1], centroids.shape[0]), torch.inf,
-                               dtype=torch.float64, device=features.device)
-        normalised = torch.ones_like(distances)
-        distances[..., kept] = squared_distances(features, centroids[kept])
-        normalised[..., kept] = normalise_distances(distances[..., kept], normalisation, tau=tau)
+    distances = squared_distances(features, torch.where(kept[:, None], centroids, 0.0))
+    normalised = torch.where(kept, normalise_distances(distances, normalisation, tau=tau,
+                                                       kept=kept), 1.0)
+    distances = torch.where(kept, distances, torch.inf)
     scores = torch.zeros_like(distances)  # a term of weight 0 is left out: inf there is no NaN
     if lam < 1.0:
         scores = scores - (1.0 - lam) * normalised

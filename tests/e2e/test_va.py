@@ -20,7 +20,7 @@ from tests.study_helpers import REPO, run_cli, trial_results
 from trainables.synthetic_va import generate_va_dataset
 
 GRID = 10
-EPOCHS = 10
+EPOCHS = 6
 #: A trial "learned its source" when its best source frame CCC reaches this (chance is 0).
 SOURCE_CCC = 0.3
 
@@ -124,3 +124,13 @@ def test_report_recomputes_what_the_trial_reported(va_report: Path) -> None:
     assert np.isfinite(distances).sum() == result["centroid_cells"]
     for name in ("va_ccc.csv", "va_histogram.png", "va_distances.png", "floor.csv"):
         assert (va_report / "report" / name).exists(), name
+
+
+def test_predict_refuses_a_va_study_in_one_line(va_study: tuple[Path, str]) -> None:
+    folder, _ = va_study
+    result = subprocess.run([sys.executable, "-m", "study.predict", "--name", folder.name,
+                             "--storage-path", str(folder.parent)], cwd=REPO, text=True,
+                            capture_output=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "valence-arousal study" in lines[0], result.stderr
