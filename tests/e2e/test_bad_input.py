@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import ray
 import torch
 
 from study.cli import build_parser, typed_settings
+from study.run import main as run_main
 from study.settings import new_settings
 from tests.study_helpers import run_cli
 from trainables.backbones import build_backbone
@@ -33,6 +35,10 @@ class Case:
     name_flag: str = "fresh"
     test_split: bool = True  # pass --test-split Test (the tiny set is too small to hold out)
     embedded: bool = False  # the embedded data set, from an empty cache that must stay empty
+    #: Run as its own ``python -m study.run`` process: the cases refused only after Ray has
+    #: started (or data was decoded). The others are refused by the cheap checks before Ray,
+    #: and run in this process through the same ``study.run.main`` (3 s less each).
+    process: bool = False
 
 
 class CodeInPickle:
@@ -151,11 +157,12 @@ CASES = [
     Case("split missing", missing_split, "Val"),
     Case("unknown emotion folder", unknown_emotion, "Contempt"),
     Case("empty video folder", empty_video, "empty_video"),
-    Case("video with only corrupt frames", corrupt_video, "all_corrupt"),
-    Case("more GPUs than the cluster", flags("--gpus", "3"), "--gpus 3"),
+    Case("video with only corrupt frames", corrupt_video, "all_corrupt", process=True),
+    Case("more GPUs than the cluster", flags("--gpus", "3"), "--gpus 3", process=True),
     Case("--resume of no study", flags("--resume"), "to resume", name_flag="nothing-here"),
     Case("existing name without --resume", flags(), "--resume", name_flag=KEPT),
-    Case("--resume after the data changed", data_changed, "changed", name_flag="changed"),
+    Case("--resume after the data changed", data_changed, "changed", name_flag="changed",
+         process=True),
     Case("weights file missing", flags("--backbone", "vgg16", "--backbone-weights",
                                        "/no/such/weights.pt"), "weights.pt"),
     Case("weights not a checkpoint", lambda tmp: weights(tmp, b"plain text, not torch"),
@@ -166,7 +173,7 @@ CASES = [
     Case("unknown --input-norm", flags("--input-norm", "imagenet"), "--input-norm"),
     Case("--input-norm vggface without VGG-Face weights", flags("--input-norm", "vggface"),
          "needs --backbone vgg16 and --backbone-weights"),
-    Case("unreachable --address", flags("--address", "127.0.0.1:9"), "127.0.0.1:9"),
+    Case("unreachable --address", flags("--address", "127.0.0.1:9"), "127.0.0.1:9", process=True),
     Case("storage path is a file", storage_is_file, "a-file"),
     Case("storage path not writable", flags("--storage-path", "/proc/self/studies"),
          "not writable"),
@@ -190,7 +197,7 @@ CASES = [
                                               "--repeats", "2"), "Repeater averages one"),
     # Refused before the embedded set is generated: cheap checks come before data work.
     Case("more GPUs than the cluster, empty cache", flags("--gpus", "64"), "--gpus 64",
-         test_split=False, embedded=True),
+         test_split=False, embedded=True, process=True),
     Case("unknown split of the embedded set", flags("--source-split", "Training"),
          "Training", test_split=False, embedded=True),
     Case("--optuna-storage Optuna cannot open, password hidden",
@@ -219,7 +226,8 @@ def workspace(tmp_path: Path, tiny_data: Path) -> Path:
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_bad_input_gets_one_clear_line(case: Case, workspace: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                       monkeypatch: pytest.MonkeyPatch,
+                                       capfd: pytest.CaptureFixture[str]) -> None:
     cache = workspace / "empty-cache"
     if case.embedded:
         cache.mkdir()
@@ -229,10 +237,21 @@ def test_bad_input_gets_one_clear_line(case: Case, workspace: Path,
             "--no-progress", *QUICK, *(["--test-split", "Test"] if case.test_split else []),
             *case.prepare(workspace)]
     before = snapshot(workspace / "results")
-    result = run_cli(argv, timeout=180)
-    assert result.returncode == 2, result.stdout[-1000:] + result.stderr[-2000:]
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = result.stderr.strip().splitlines()
+    if case.process:
+        result = run_cli(argv, timeout=180)
+        code, out, err = result.returncode, result.stdout, result.stderr
+    else:
+        monkeypatch.setenv("RAY_AUTH_MODE", os.environ.get("RAY_AUTH_MODE", "token"))
+        capfd.readouterr()
+        try:
+            code = run_main(argv)
+        except SystemExit as stopped:  # argparse's refusals
+            code = stopped.code
+        out, err = capfd.readouterr()
+        assert not ray.is_initialized(), "a cheap-check case started Ray: mark it process=True"
+    assert code == 2, out[-1000:] + err[-2000:]
+    assert "Traceback" not in err + out
+    lines = err.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert case.expected in lines[0], lines[0]
     assert snapshot(workspace / "results") == before
