@@ -128,9 +128,11 @@ def test_report_recomputes_what_the_trial_reported(va_report: Path) -> None:
 
 def test_predict_refuses_a_va_study_in_one_line(va_study: tuple[Path, str]) -> None:
     folder, _ = va_study
+    videos = folder.parent.parent / "data" / "Test"
+    video = sorted(path for path in videos.iterdir() if path.is_dir())[0]
     result = subprocess.run([sys.executable, "-m", "study.predict", "--name", folder.name,
-                             "--storage-path", str(folder.parent)], cwd=REPO, text=True,
-                            capture_output=True, timeout=120)
+                             "--storage-path", str(folder.parent), str(video)], cwd=REPO,
+                            text=True, capture_output=True, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "valence-arousal study" in lines[0], result.stderr
