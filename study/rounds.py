@@ -224,8 +224,8 @@ def run_rounds(layout: StudyLayout, settings: StudySettings, search: pd.DataFram
     table.to_csv(layout.rounds_csv, index=False)
     layout.push(layout.rounds_csv.name)
     print("\n" + rounds_summary(table))
-    return all(len(round_trials(layout, r, chosen)) == len(chosen["repeats"])
-               for r in range(2, settings.rounds + 1))
+    seeds = dict(zip(table["round"], table["seeds"], strict=True))  # finished, per round
+    return all(seeds.get(r, 0) == len(chosen["repeats"]) for r in range(2, settings.rounds + 1))
 
 
 #: The NetA figures per round: accuracies at the selected epoch and Table VII's distance.

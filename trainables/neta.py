@@ -178,6 +178,8 @@ class NetATraining:
         self.z = torch.as_tensor(centroids, dtype=torch.float32, device=self.setup.device)
         #: Which Z the trial trains towards (block-component rounds give it a new one).
         self.z_norm = float(np.sqrt(np.nansum(np.asarray(centroids, dtype=np.float64) ** 2)))
+        #: Classes without a centroid (valence-arousal cells no target frame falls in).
+        self.dropped_cells = float(dropped_cells(centroids))
         self.state = TrialState()
         #: The selected epoch's weights (CPU copies, no frozen backbone); None before epoch 1.
         self.selected: dict[str, Tensor] | None = None
@@ -245,7 +247,7 @@ class NetATraining:
         self.state.extra["steps"] = self.state.extra.get("steps", 0.0) + losses.pop("steps")
         if is_dimensional(self.data):
             learned = self.state.best.get("source_frame_ccc", 0.0) >= VA_LEARNED_CCC
-            metrics["dropped_cells"] = float(dropped_cells(self.z.cpu().numpy()))
+            metrics["dropped_cells"] = self.dropped_cells
         else:
             learned = beats_chance(self.state.best.get("source_video_acc", 0.0),
                                    self.chance["chance_source_video_acc"])

@@ -115,21 +115,34 @@ def ci_cell(frame: pd.DataFrame, key: str) -> pd.Series:
                           strict=True)], index=frame.index)
 
 
-def table_ii_shown(study: Study, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """Table II as printed: text cells, and the means deciding the bold ones."""
+def configuration_columns(study: Study, frame: pd.DataFrame,
+                          extra: Sequence[str] = ()) -> pd.DataFrame:
+    """The leading columns of a printed table of configurations: its id, the shown
+    parameters, the ``extra`` columns, the seeds and (one seed each) the selected epoch."""
     shown = pd.DataFrame({"configuration": frame["configuration"]})
-    for name in shown_params(study):
+    for name in [*shown_params(study), *extra]:
         shown[name] = frame[name]
     shown["seeds"] = frame["seeds"]
     if not study.repeated:
         shown["selected epoch"] = frame["selected_epochs"]
+    return shown
+
+
+def learned_column(study: Study, frame: pd.DataFrame) -> list[str]:
+    """The "learned?" cell of each configuration of ``frame``."""
+    configurations = {c.configuration: c for c in study.configurations}
+    return [configurations[c].learned_cell() for c in frame["configuration"]]
+
+
+def table_ii_shown(study: Study, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Table II as printed: text cells, and the means deciding the bold ones."""
+    shown = configuration_columns(study, frame)
     top = {}
     for role in study.roles:
         key, column = study.accuracy_key(role), study.column(role)
         shown[column] = ci_cell(frame, key)
         top[column] = frame[f"{key}_mean"]
-    configurations = {c.configuration: c for c in study.configurations}
-    shown["learned?"] = [configurations[c].learned_cell() for c in frame["configuration"]]
+    shown["learned?"] = learned_column(study, frame)
     return shown, top
 
 

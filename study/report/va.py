@@ -30,7 +30,7 @@ import pandas as pd
 from study.report.evaluator import Evaluator
 from study.report.records import ROLE_NAMES, Configuration, Study, TrialRecord, or_default
 from study.report.search import shown_params
-from study.report.tables import ci_cell
+from study.report.tables import ci_cell, configuration_columns, learned_column
 from trainables.config import HELDOUT, SOURCE, TARGET, VA_LEARNED_CCC
 from trainables.dimensional import cell_centroids, trial_grid, trial_rule
 from trainables.neta import trial_lam
@@ -95,16 +95,11 @@ def ccc_shown(study: Study, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """:func:`ccc_frame` as printed: the mean CCC of each split (named by split, level and
     epoch rule) and its valence and arousal CCC, the grid and rule where configurations
     differ in them; the means decide the bold cells."""
-    shown = pd.DataFrame({"configuration": frame["configuration"]})
     params = shown_params(study)
-    for name in params:
-        shown[name] = frame[name]
-    for name in ("va_grid", "va_rule"):  # a searched grid is among the parameters already
-        if name not in params and frame[name].nunique() > 1:
-            shown[name] = frame[name]
-    shown["seeds"] = frame["seeds"]
-    if not study.repeated:
-        shown["selected epoch"] = frame["selected_epochs"]
+    # The grid and rule where configurations differ in them (a searched grid is a parameter).
+    extra = [name for name in ("va_grid", "va_rule")
+             if name not in params and frame[name].nunique() > 1]
+    shown = configuration_columns(study, frame, extra)
     top = {}
     for role in study.roles:
         for figure in SHOWN:
@@ -113,8 +108,7 @@ def ccc_shown(study: Study, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
                       else f"{ROLE_NAMES[role]} {figure_name(figure)}")
             shown[column] = ci_cell(frame, key)
             top[column] = frame[f"{key}_mean"]
-    configurations = {c.configuration: c for c in study.configurations}
-    shown["learned?"] = [configurations[c].learned_cell() for c in frame["configuration"]]
+    shown["learned?"] = learned_column(study, frame)
     return shown, top
 
 
